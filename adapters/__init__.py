@@ -1,0 +1,1 @@
+"""Thin platform glue: Telegram, Discord and the console."""

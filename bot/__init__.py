@@ -1,0 +1,1 @@
+"""Platform-neutral conversation logic and the `yinshi` command line."""

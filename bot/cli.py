@@ -1,0 +1,7 @@
+"""The `yinshi` command line. Each command group lives beside the code it drives; this wires them."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Yinshi 吟诗: classical Chinese poetry generator and chat bot.", no_args_is_help=True)

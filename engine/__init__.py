@@ -1,0 +1,1 @@
+"""Yinshi's poetry engine: corpus, prosody, generators, decoding, evaluation and serving."""

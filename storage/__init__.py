@@ -1,0 +1,1 @@
+"""SQLModel tables and queries: users, poems, ratings, model versions."""
