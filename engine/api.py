@@ -1,0 +1,44 @@
+"""What callers ask the generators for, and what they get back."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class PoemRequest:
+    keyword: str  # the theme (1–4 characters), or the line heads in acrostic mode
+    form: str = "wujue"  # wujue | qijue | wulv | qilv
+    model: str = "gan"  # gan | vae
+    acrostic: bool = False  # 藏头: keyword characters open the lines
+    scheme: str = "pingshui"  # pingshui (平水韵) | xinyun (中华新韵)
+    strict: bool = True  # tonal template as a hard mask (True) or a penalty (False)
+    temperature: float = 0.8
+    top_k: int = 0  # 0: off
+    top_p: float = 0.9  # 1.0: off
+    seed: int | None = None  # None: drawn at random and reported
+    latent: tuple[float, ...] | None = None  # VAE only: sample near this latent (/more)
+
+
+@dataclass
+class PoemResult:
+    lines: list[str]  # each line with its punctuation: "春眠不觉晓，"
+    form: str
+    model: str
+    model_version: str
+    keyword: str  # the keyword actually used (after any fallback)
+    seed: int
+    acrostic: bool = False
+    requested_keyword: str | None = None  # set when the keyword was replaced by a fallback
+    note: str | None = None  # bilingual note on a fallback, shown to the user
+    latent: tuple[float, ...] | None = None  # VAE latent of this poem, for /more
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["text"] = self.text
+        return d

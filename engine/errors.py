@@ -1,0 +1,31 @@
+"""Errors a user can cause, each with a Chinese and an English message."""
+
+from __future__ import annotations
+
+
+class YinshiError(ValueError):
+    """Base of user-facing errors. `str(e)` gives both languages."""
+
+    def __init__(self, zh: str, en: str):
+        self.zh, self.en = zh, en
+        super().__init__(f"{zh} / {en}")
+
+
+class InvalidInput(YinshiError):
+    """The input cannot be used (empty, too long, wrong script, unknown form...)."""
+
+
+class UnknownKeyword(YinshiError):
+    """No character of the keyword is in the model's vocabulary."""
+
+
+class Overloaded(YinshiError):
+    """The engine's queue is full: try again shortly."""
+
+    def __init__(self) -> None:
+        super().__init__("诗人正忙，请稍后再试。", "The poet is busy; please try again in a moment.")
+
+
+class RequestTimeout(YinshiError):
+    def __init__(self) -> None:
+        super().__init__("作诗超时，请再试一次。", "Writing the poem took too long; please try again.")
