@@ -1,0 +1,313 @@
+"""Telegram glue: python-telegram-bot handlers that call `BotService` and render its `Reply`.
+
+The bot runs inside a shared asyncio loop (beside Discord and the HTTP API), so `run_telegram`
+drives the `Application` by hand instead of `run_polling`, which would own the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, NetworkError, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.replies import Reply, UserRef
+from engine.errors import YinshiError
+
+if TYPE_CHECKING:
+    from bot.service import BotService
+
+    from engine.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PLATFORM = "telegram"
+RATE_PREFIX = "rate"
+STARS = range(1, 6)
+ALLOWED_UPDATES = ["message", "callback_query"]
+ERROR_TEXT = "抱歉，出了点问题，请稍后再试。\nSorry, something went wrong; please try again later."
+BAD_BUTTON_TEXT = "这个按钮已失效。\nThis button no longer works."
+NETWORK_RETRIES = 2  # extra attempts after a NetworkError/TimedOut (RetryAfter is the rate limiter's job)
+RATE_LIMIT_RETRIES = 3  # times a 429 is waited out and the call retried
+# commands whose arguments the service parses itself (keyword, form, model, text to check)
+TEXT_COMMANDS = ("poem", "acrostic", "check")
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def user_ref(update: Update) -> UserRef:
+    """The platform-neutral user behind an update."""
+    user = update.effective_user
+    assert user is not None  # messages and callback queries always have a sender
+    return UserRef(platform=PLATFORM, user_id=str(user.id), name=user.full_name or user.username)
+
+
+def star_label(n: int, rating: int | None) -> str:
+    """Button n of the row: filled up to the rating (★★★★☆ for 4), each with its number."""
+    return f"{'★' if rating is not None and n <= rating else '☆'}{n}"
+
+
+def rating_keyboard(poem_id: int, rating: int | None = None) -> InlineKeyboardMarkup:
+    """One row of 1–5 ★ buttons; callback data `rate:<poem_id>:<n>` (well under 64 bytes)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(star_label(n, rating), callback_data=f"{RATE_PREFIX}:{poem_id}:{n}")
+                for n in STARS
+            ]
+        ]
+    )
+
+
+def parse_rate_data(data: str | None) -> tuple[int, int] | None:
+    """`rate:<poem_id>:<n>` -> (poem_id, n), or None when it is not a valid rating tap."""
+    match = re.fullmatch(rf"{RATE_PREFIX}:(\d{{1,18}}):([1-5])", data or "")
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def command_text(text: str) -> str:
+    """Drop the `@BotName` Telegram appends to commands in groups: `/poem@YinshiBot 春` -> `/poem 春`."""
+    return re.sub(r"^(/\w+)@\w+", r"\1", text.strip(), count=1)
+
+
+def file_url_for(base_url: str) -> str:
+    """python-telegram-bot's file URL beside its API URL: `.../bot` -> `.../file/bot`."""
+    root, sep, _ = base_url.rpartition("/bot")
+    return f"{root}/file/bot" if sep else base_url.rstrip("/") + "/file/bot"
+
+
+def webhook_secret(token: str) -> str:
+    """A stable secret for Telegram's `X-Telegram-Bot-Api-Secret-Token` header, derived from the token."""
+    return hashlib.sha256(f"yinshi-webhook:{token}".encode()).hexdigest()[:48]
+
+
+# ---------------------------------------------------------------- sending
+
+
+async def with_network_retries(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run a Bot API call, retrying transient network failures (not 400s) with a short backoff."""
+    for attempt in range(NETWORK_RETRIES + 1):
+        try:
+            return await call()
+        except BadRequest:
+            raise
+        except NetworkError as exc:  # includes TimedOut
+            if attempt == NETWORK_RETRIES:
+                raise
+            log.warning("telegram %s failed (%s); retrying", what, exc)
+            await asyncio.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+async def send_reply(message: Message, reply: Reply) -> Message:
+    """Render a Reply as a Telegram message, with rating buttons under a poem."""
+    markup = rating_keyboard(reply.poem_id, reply.rating) if reply.poem_id is not None else None
+    return await with_network_retries(
+        lambda: message.reply_text(reply.text, reply_markup=markup), "sendMessage"
+    )
+
+
+async def safely(call: Callable[[], Awaitable[Reply]]) -> Reply:
+    """The service's reply; a bilingual user error raised instead of returned becomes an error reply."""
+    try:
+        return await call()
+    except YinshiError as exc:
+        return Reply(text=f"{exc.zh}\n{exc.en}", error=True)
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def make_handlers(
+    service: BotService,
+) -> dict[str, Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]]:
+    """The update callbacks, closed over the service."""
+
+    async def answer(update: Update, call: Callable[[], Awaitable[Reply]]) -> None:
+        assert update.effective_message is not None
+        await send_reply(update.effective_message, await safely(call))
+
+    async def start(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        await answer(update, _sync(service.start))
+
+    async def help_(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        await answer(update, _sync(service.help))
+
+    async def text_command(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """/poem, /acrostic, /check and unknown commands: the service parses the arguments."""
+        text = command_text(update.effective_message.text or "")
+        await answer(update, lambda: service.handle_text(user_ref(update), text))
+
+    async def more(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        await answer(update, lambda: service.more(user_ref(update)))
+
+    async def forget(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        await answer(update, lambda: service.forget(user_ref(update)))
+
+    async def stats(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        await answer(update, lambda: service.stats(user_ref(update)))
+
+    async def plain_text(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """In a private chat any text is a keyword: `春` means `/poem 春`."""
+        text = (update.effective_message.text or "").strip()
+        await answer(update, lambda: service.handle_text(user_ref(update), f"/poem {text}"))
+
+    async def rate(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """A tap on a ★ button: acknowledge, store the rating, show it on the buttons."""
+        query = update.callback_query
+        assert query is not None
+        await with_network_retries(query.answer, "answerCallbackQuery")  # stops the client's spinner
+        parsed = parse_rate_data(query.data)
+        if parsed is None:
+            if isinstance(query.message, Message):
+                await with_network_retries(lambda: query.message.reply_text(BAD_BUTTON_TEXT), "sendMessage")
+            return
+        poem_id, stars = parsed
+        reply = await safely(lambda: service.rate(user_ref(update), poem_id, stars))
+        if reply.error:
+            if isinstance(query.message, Message):
+                await send_reply(query.message, Reply(text=reply.text, error=True))
+            return
+        rating = reply.rating if reply.rating is not None else stars
+        try:
+            await with_network_retries(
+                lambda: query.edit_message_reply_markup(reply_markup=rating_keyboard(poem_id, rating)),
+                "editMessageReplyMarkup",
+            )
+        except BadRequest as exc:  # same rating tapped twice: Telegram refuses an identical markup
+            if "not modified" not in str(exc).lower():
+                raise
+
+    return {
+        "start": start,
+        "help": help_,
+        "text_command": text_command,
+        "more": more,
+        "forget": forget,
+        "stats": stats,
+        "plain_text": plain_text,
+        "rate": rate,
+    }
+
+
+def _sync(fn: Callable[[], Reply]) -> Callable[[], Awaitable[Reply]]:
+    async def call() -> Reply:
+        return fn()
+
+    return call
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log any handler error and tell the user, in both languages, that it went wrong."""
+    log.error("telegram update failed: %r", context.error, exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return  # polling/network errors: the updater keeps retrying by itself
+    try:
+        await context.bot.send_message(update.effective_chat.id, ERROR_TEXT)
+    except TelegramError as exc:
+        log.warning("could not tell the user about the error: %r", exc)
+
+
+# ---------------------------------------------------------------- application
+
+
+def build_application(service: BotService, settings: Settings, **builder_options: Any) -> Application:
+    """A python-telegram-bot Application wired to the service (not yet started).
+
+    `builder_options` name `ApplicationBuilder` methods to override, e.g. `rate_limiter=None`.
+    """
+    if not settings.telegram_bot_token:
+        raise YinshiError("未设置 TELEGRAM_BOT_TOKEN。", "TELEGRAM_BOT_TOKEN is not set.")
+    options: dict[str, Any] = {
+        "token": settings.telegram_bot_token,
+        "base_url": settings.telegram_api_base_url,
+        "base_file_url": file_url_for(settings.telegram_api_base_url),
+        "concurrent_updates": True,  # 256 updates at once: lets the engine batch requests
+        # waits out 429 RetryAfter and keeps under Telegram's flood limits
+        "rate_limiter": AIORateLimiter(max_retries=RATE_LIMIT_RETRIES),
+    }
+    options.update(builder_options)
+    builder = ApplicationBuilder()
+    for name, value in options.items():
+        if value is not None:
+            builder = getattr(builder, name)(value)
+    app = builder.build()
+
+    h = make_handlers(service)
+    new_only = filters.UpdateType.MESSAGE  # an edited message must not write a second poem
+    app.add_handler(CommandHandler("start", h["start"], filters=new_only))
+    app.add_handler(CommandHandler("help", h["help"], filters=new_only))
+    app.add_handler(CommandHandler(list(TEXT_COMMANDS), h["text_command"], filters=new_only))
+    app.add_handler(CommandHandler("more", h["more"], filters=new_only))
+    app.add_handler(CommandHandler("forget", h["forget"], filters=new_only))
+    app.add_handler(CommandHandler("stats", h["stats"], filters=new_only))
+    private = filters.ChatType.PRIVATE
+    app.add_handler(
+        MessageHandler(new_only & filters.COMMAND & private, h["text_command"])
+    )  # unknown commands
+    app.add_handler(MessageHandler(new_only & filters.TEXT & private, h["plain_text"]))
+    app.add_handler(CallbackQueryHandler(h["rate"], pattern=rf"^{RATE_PREFIX}:"))
+    app.add_error_handler(on_error)
+    return app
+
+
+async def announce_commands(app: Application, service: BotService) -> None:
+    """Publish the command menu (`setMyCommands`) from the service's command list."""
+    await with_network_retries(lambda: app.bot.set_my_commands(list(service.COMMANDS)), "setMyCommands")
+
+
+async def run_telegram(
+    service: BotService, settings: Settings, stop_event: asyncio.Event, app: Application | None = None
+) -> None:
+    """Run the bot in the current event loop until `stop_event` is set (polling, or webhook if configured)."""
+    app = app or build_application(service, settings)
+    async with app:  # initialize (getMe) ... shutdown
+        await announce_commands(app, service)
+        await app.start()
+        assert app.updater is not None
+        try:
+            if settings.telegram_webhook_url:
+                path = urlsplit(settings.telegram_webhook_url).path.lstrip("/")
+                await app.updater.start_webhook(
+                    listen="0.0.0.0",
+                    port=settings.telegram_webhook_port,
+                    url_path=path,
+                    webhook_url=settings.telegram_webhook_url,
+                    allowed_updates=ALLOWED_UPDATES,
+                    secret_token=webhook_secret(settings.telegram_bot_token or ""),
+                )
+                log.info("telegram webhook listening on :%d/%s", settings.telegram_webhook_port, path)
+            else:
+                await app.updater.start_polling(
+                    allowed_updates=ALLOWED_UPDATES, error_callback=_log_polling_error
+                )
+                log.info("telegram long polling started")
+            await stop_event.wait()
+        finally:
+            if app.updater.running:
+                await app.updater.stop()
+            await app.stop()
+    log.info("telegram bot stopped")
+
+
+def _log_polling_error(exc: TelegramError) -> None:
+    """Polling errors (network down, 5xx, 429): the updater retries by itself; we only log."""
+    log.warning("telegram polling error (retrying): %r", exc)

@@ -1,0 +1,424 @@
+"""A fake Telegram Bot API server on 127.0.0.1 that speaks the wire protocol python-telegram-bot uses.
+
+Methods are `POST /bot<token>/<method>` with urlencoded, multipart or JSON bodies (python-telegram-bot
+sends urlencoded fields, each non-string value JSON-encoded, e.g. `reply_markup`), answered with
+`{"ok": true, "result": ...}` or `{"ok": false, "error_code": ..., "description": ...}` as Telegram does.
+
+Test side: `user_says` queues a user's message, `tap` queues a press on an inline button, `wait_for`
+awaits a call the bot makes, `fail_next` answers the next call of a method with 429 `retry_after`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+JSON_FIELDS = {
+    "reply_markup", "commands", "entities", "caption_entities", "allowed_updates", "scope",
+    "link_preview_options", "reply_parameters",
+}  # fmt: skip
+INT_FIELDS = {"chat_id", "message_id", "offset", "limit", "timeout", "cache_time", "message_thread_id"}
+BOOL_FIELDS = {"show_alert", "drop_pending_updates", "disable_notification", "protect_content"}
+MAX_TEXT = 4096
+MAX_CALLBACK_DATA = 64
+COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, description: str, parameters: dict | None = None):
+        super().__init__(description)
+        self.code, self.description, self.parameters = code, description, parameters
+
+
+@dataclass
+class Call:
+    """One Bot API request the bot made, as decoded parameters, with its arrival time."""
+
+    method: str
+    params: dict[str, Any]
+    at: float
+    result: Any = None
+    error: int | None = None  # HTTP status when the fake answered with an error
+
+
+@dataclass
+class FakeTelegram:
+    token: str = "123456789:AAFakeTokenForYinshiTests_0123456789"
+    bot_username: str = "yinshi_test_bot"
+    host: str = "127.0.0.1"
+    calls: list[Call] = field(default_factory=list)
+    commands: list[dict] = field(default_factory=list)
+    messages: dict[tuple[int, int], dict] = field(default_factory=dict)  # (chat_id, message_id) -> Message
+
+    def __post_init__(self) -> None:
+        self.bot_id = int(self.token.split(":")[0])
+        self._updates: list[dict] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids: dict[int, itertools.count] = {}
+        self._query_ids = itertools.count(1)
+        self._open_queries: set[str] = set()
+        self._chats: dict[int, dict] = {}
+        self._users: dict[int, dict] = {}
+        self._failures: dict[str, list[int]] = {}
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> FakeTelegram:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, 0)  # port 0: a free port
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeTelegram:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def base_url(self) -> str:
+        """For `ApplicationBuilder().base_url(...)` (the token is appended by python-telegram-bot)."""
+        return f"http://{self.host}:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://{self.host}:{self.port}/file/bot"
+
+    # ------------------------------------------------------------ test side: what users do
+
+    def user(self, user_id: int, first_name: str = "李白") -> dict:
+        return self._users.setdefault(
+            user_id, {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "zh-hans"}
+        )
+
+    def user_says(
+        self, user_id: int, text: str, chat_id: int | None = None, first_name: str = "李白"
+    ) -> dict:
+        """Queue a message from a user (private chat unless a negative group `chat_id` is given)."""
+        sender = self.user(user_id, first_name)
+        chat = self._chat(chat_id if chat_id is not None else user_id, sender)
+        message = {
+            "message_id": self._next_message_id(chat["id"]),
+            "from": sender,
+            "chat": chat,
+            "date": int(time.time()),
+            "text": text,
+        }
+        command = re.match(r"/\w+(@\w+)?", text)
+        if command:
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command[0])}]
+        self.messages[(chat["id"], message["message_id"])] = message
+        self._queue({"message": message})
+        return message
+
+    def tap(self, user_id: int, message: dict, callback_data: str) -> str:
+        """Queue a press on an inline button of a message the bot sent; returns the callback query id."""
+        buttons = [b for row in message.get("reply_markup", {}).get("inline_keyboard", []) for b in row]
+        if callback_data not in {b.get("callback_data") for b in buttons}:
+            raise ValueError(f"no button with callback_data {callback_data!r} on that message")
+        query_id = str(next(self._query_ids) + 4_000_000_000_000_000)
+        self._open_queries.add(query_id)
+        stored = self.messages[(message["chat"]["id"], message["message_id"])]
+        self._queue(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": self.user(user_id),
+                    "message": stored,
+                    "chat_instance": str(abs(hash(message["chat"]["id"]))),
+                    "data": callback_data,
+                }
+            }
+        )
+        return query_id
+
+    def fail_next(self, method: str, retry_after: int = 1, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` with 429 Too Many Requests."""
+        self._failures.setdefault(method, []).extend([retry_after] * times)
+
+    # ------------------------------------------------------------ test side: what the bot did
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(
+        self,
+        method: str,
+        where: Callable[[Call], bool] = lambda c: True,
+        *,
+        after: int = 0,
+        timeout: float = 10.0,
+    ) -> Call:
+        """The first successful call of `method` (from index `after` of `calls`) matching `where`."""
+
+        def found() -> Call | None:
+            return next(
+                (c for c in self.calls[after:] if c.method == method and c.error is None and where(c)), None
+            )
+
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: found() is not None), timeout)
+        call = found()
+        assert call is not None
+        return call
+
+    async def reply_to(self, chat_id: int, *, after: int = 0, timeout: float = 10.0) -> dict:
+        """The next message the bot sends into a chat; `after`: an index into `calls` to search from."""
+        call = await self.wait_for(
+            "sendMessage", lambda c: c.params.get("chat_id") == chat_id, after=after, timeout=timeout
+        )
+        return call.result
+
+    def message(self, chat_id: int, message_id: int) -> dict:
+        """The current state of a message (after any edits)."""
+        return self.messages[(chat_id, message_id)]
+
+    # ------------------------------------------------------------ server side
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.match_info["token"] != self.token:
+            return _error(ApiError(401, "Unauthorized"))
+        params = await _read_params(request)
+        call = Call(method, params, time.perf_counter())
+        try:
+            if self._failures.get(method):
+                retry_after = self._failures[method].pop(0)
+                raise ApiError(
+                    429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
+                )
+            handler = getattr(self, f"_api_{method}", None)
+            if handler is None:
+                raise ApiError(404, "Not Found")
+            result = handler(params) if method != "getUpdates" else await handler(params)
+        except ApiError as exc:
+            call.error = exc.code
+            await self._record(call)
+            return _error(exc)
+        call.result = result
+        await self._record(call)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _record(self, call: Call) -> None:
+        if call.method != "getUpdates":
+            self.calls.append(call)
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _queue(self, update: dict) -> None:
+        self._updates.append({"update_id": next(self._update_ids), **update})
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _chat(self, chat_id: int, sender: dict) -> dict:
+        if chat_id not in self._chats:
+            if chat_id > 0:
+                chat = {"id": chat_id, "type": "private", "first_name": sender["first_name"]}
+            else:
+                chat = {"id": chat_id, "type": "supergroup", "title": "诗社"}
+            self._chats[chat_id] = chat
+        return self._chats[chat_id]
+
+    def _next_message_id(self, chat_id: int) -> int:
+        return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
+
+    def _bot_user(self) -> dict:
+        return {"id": self.bot_id, "is_bot": True, "first_name": "吟诗 Yinshi", "username": self.bot_username}
+
+    def _stored(self, params: dict) -> dict:
+        key = (params.get("chat_id"), params.get("message_id"))
+        if key not in self.messages:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        return self.messages[key]
+
+    # ------------------------------------------------------------ Bot API methods
+
+    def _api_getMe(self, params: dict) -> dict:
+        return {
+            **self._bot_user(),
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
+
+    async def _api_getUpdates(self, params: dict) -> list[dict]:
+        offset = params.get("offset") or 0
+        limit = min(params.get("limit") or 100, 100)
+        timeout = float(params.get("timeout") or 0)
+        if offset:  # Telegram forgets every update below the offset once it is asked for it
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+
+        def pending() -> list[dict]:
+            return [u for u in self._updates if u["update_id"] >= offset][:limit]
+
+        if not pending() and timeout > 0:  # long polling: hold until an update arrives or time is up
+            async with self._changed:
+                try:
+                    await asyncio.wait_for(self._changed.wait_for(lambda: bool(pending())), timeout)
+                except TimeoutError:
+                    pass
+        return pending()
+
+    def _api_deleteWebhook(self, params: dict) -> bool:
+        return True
+
+    def _api_setWebhook(self, params: dict) -> bool:
+        return True
+
+    def _api_setMyCommands(self, params: dict) -> bool:
+        commands = params.get("commands")
+        if not isinstance(commands, list) or len(commands) > 100:
+            raise ApiError(400, "Bad Request: can't parse commands JSON object")
+        for c in commands:
+            if not COMMAND_RE.fullmatch(str(c.get("command", ""))):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            if not 1 <= len(c.get("description", "")) <= 256:
+                raise ApiError(400, "Bad Request: command description must be 1-256 characters")
+        self.commands = commands
+        return True
+
+    def _api_getMyCommands(self, params: dict) -> list[dict]:
+        return self.commands
+
+    def _api_sendChatAction(self, params: dict) -> bool:
+        if params.get("chat_id") not in self._chats:
+            raise ApiError(400, "Bad Request: chat not found")
+        return True
+
+    def _api_sendMessage(self, params: dict) -> dict:
+        chat_id = params.get("chat_id")
+        if chat_id not in self._chats:
+            raise ApiError(400, "Bad Request: chat not found")
+        text = params.get("text") or ""
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if len(text) > MAX_TEXT:
+            raise ApiError(400, "Bad Request: message is too long")
+        message: dict[str, Any] = {
+            "message_id": self._next_message_id(chat_id),
+            "from": self._bot_user(),
+            "chat": self._chats[chat_id],
+            "date": int(time.time()),
+            "text": text,
+        }
+        reply_to = (params.get("reply_parameters") or {}).get("message_id")
+        if reply_to is not None and (chat_id, reply_to) in self.messages:
+            message["reply_to_message"] = self.messages[(chat_id, reply_to)]
+        if params.get("reply_markup"):
+            message["reply_markup"] = _check_markup(params["reply_markup"])
+        self.messages[(chat_id, message["message_id"])] = message
+        return message
+
+    def _api_editMessageReplyMarkup(self, params: dict) -> dict:
+        message = self._stored(params)
+        markup = _check_markup(params["reply_markup"]) if params.get("reply_markup") else None
+        if markup == message.get("reply_markup"):
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply markup "
+                "are exactly the same as a current content and reply markup of the message",
+            )
+        if markup is None:
+            message.pop("reply_markup", None)
+        else:
+            message["reply_markup"] = markup
+        message["edit_date"] = int(time.time())
+        return message
+
+    def _api_editMessageText(self, params: dict) -> dict:
+        message = self._stored(params)
+        text = params.get("text") or ""
+        if not text.strip() or len(text) > MAX_TEXT:
+            raise ApiError(
+                400,
+                "Bad Request: message text is empty"
+                if not text.strip()
+                else "Bad Request: message is too long",
+            )
+        markup = _check_markup(params["reply_markup"]) if params.get("reply_markup") else None
+        if text == message.get("text") and markup == message.get("reply_markup"):
+            raise ApiError(400, "Bad Request: message is not modified")
+        message["text"] = text
+        if markup is None:
+            message.pop("reply_markup", None)
+        else:
+            message["reply_markup"] = markup
+        message["edit_date"] = int(time.time())
+        return message
+
+    def _api_answerCallbackQuery(self, params: dict) -> bool:
+        query_id = params.get("callback_query_id")
+        if query_id not in self._open_queries:
+            raise ApiError(
+                400, "Bad Request: query is too old and response timeout expired or query ID is invalid"
+            )
+        self._open_queries.discard(query_id)
+        return True
+
+
+# ---------------------------------------------------------------- wire helpers
+
+
+def _decode(key: str, value: Any) -> Any:
+    """A form field as Telegram reads it: JSON-encoded objects, integers, booleans, else the string."""
+    if not isinstance(value, str):
+        return value
+    if key in JSON_FIELDS:
+        return json.loads(value)
+    if key in INT_FIELDS:
+        return int(value) if re.fullmatch(r"-?\d+", value) else value
+    if key in BOOL_FIELDS:
+        return value.lower() == "true"
+    return value
+
+
+async def _read_params(request: web.Request) -> dict[str, Any]:
+    params: dict[str, Any] = dict(request.query)
+    if request.content_type == "application/json":
+        body = await request.json() if request.can_read_body else {}
+        params.update(body or {})
+    elif request.can_read_body:  # urlencoded or multipart
+        form = await request.post()
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    return {k: _decode(k, v) for k, v in params.items()}
+
+
+def _check_markup(markup: dict) -> dict:
+    for row in markup.get("inline_keyboard", []):
+        for button in row:
+            if len(button.get("callback_data", "").encode()) > MAX_CALLBACK_DATA:
+                raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+            if not button.get("text"):
+                raise ApiError(400, "Bad Request: text buttons are unallowed in the inline keyboard")
+    return markup
+
+
+def _error(exc: ApiError) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": exc.code, "description": exc.description}
+    if exc.parameters:
+        body["parameters"] = exc.parameters
+    return web.json_response(body, status=exc.code)
