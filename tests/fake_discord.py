@@ -1,0 +1,465 @@
+"""A fake Discord on 127.0.0.1: the REST routes and the gateway websocket that discord.py uses.
+
+Tests point discord.py at `FakeDiscord.api_base` (it plays `Route.BASE`); `/gateway/bot` then hands
+out this server's websocket. Each REST call is recorded (`requests`); a route the fake does not
+know answers 404 and lands in `unknown`, which tests assert empty. Tests inject interactions with
+`dispatch_interaction(slash(...))` or `dispatch_interaction(button(...))` and wait for the bot's
+answer with `wait_for(...)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v10"
+EPHEMERAL = 1 << 6
+# Gateway opcodes
+DISPATCH, HEARTBEAT, IDENTIFY, HELLO, HEARTBEAT_ACK = 0, 1, 2, 10, 11
+
+
+@dataclass
+class Recorded:
+    """One REST call the bot made."""
+
+    method: str
+    path: str  # without the /api/v10 prefix
+    query: dict[str, str]
+    body: Any  # parsed JSON, or None
+    at: float = field(default_factory=time.perf_counter)  # perf_counter when it arrived
+
+
+class Snowflakes:
+    """Monotonic Discord-shaped ids."""
+
+    def __init__(self, start: int = 1_200_000_000_000_000_000) -> None:
+        self._ids = itertools.count(start)
+
+    def __call__(self) -> str:
+        return str(next(self._ids))
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def user_payload(user_id: str, name: str, *, bot: bool = False) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "username": name,
+        "global_name": name,
+        "discriminator": "0",
+        "avatar": None,
+        "bot": bot,
+        "public_flags": 0,
+    }
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """Discord's exact content type: discord.py parses JSON only for `application/json`, no charset."""
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"}
+    )
+
+
+class FakeDiscord:
+    """REST + gateway. Use `async with FakeDiscord() as fake:`."""
+
+    def __init__(self, *, shards: int = 1, heartbeat_interval_ms: int = 500) -> None:
+        self.shards = shards
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.snowflake = Snowflakes()
+        self.application_id = self.snowflake()
+        self.bot_user = user_payload(self.application_id, "Yinshi", bot=True)
+        self.guild_id = self.snowflake()
+        self.channel_id = self.snowflake()
+        self.requests: list[Recorded] = []
+        self.unknown: list[Recorded] = []
+        self.commands: list[dict[str, Any]] = []  # the global command set, as last overwritten
+        self.messages: dict[str, dict[str, Any]] = {}  # message id -> message payload
+        self.interactions: dict[str, dict[str, Any]] = {}  # token -> the interaction payload
+        self.identified: list[dict[str, Any]] = []  # IDENTIFY payloads received
+        self.heartbeats = 0
+        self._sockets: dict[int, web.WebSocketResponse] = {}  # shard id -> socket
+        self._seq: dict[int, int] = {}
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeDiscord:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def close(self) -> None:
+        for ws in list(self._sockets.values()):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    # ---- waiting ----------------------------------------------------------------------------
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_until(self, check: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Wait until `check()` is truthy and return its value."""
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                while not (value := check()):
+                    await self._changed.wait()
+                return value
+
+    async def wait_for(
+        self, method: str, pattern: str, *, after: int = 0, timeout: float = 10.0
+    ) -> Recorded:
+        """The first REST call (from index `after`) with this method whose path fully matches `pattern`."""
+        rx = re.compile(pattern)
+
+        def find() -> Recorded | None:
+            for r in self.requests[after:]:
+                if r.method == method and rx.fullmatch(r.path):
+                    return r
+            return None
+
+        return await self.wait_until(find, timeout)
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:
+        """Every shard has identified and been sent READY."""
+        await self.wait_until(lambda: len(self.identified) >= self.shards, timeout)
+
+    # ---- REST -------------------------------------------------------------------------------
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["tail"]
+        body = await request.json() if request.can_read_body else None
+        rec = Recorded(request.method, path, dict(request.query), body)
+        self.requests.append(rec)
+        try:
+            return await self._route(rec)
+        finally:
+            await self._notify()
+
+    async def _route(self, rec: Recorded) -> web.StreamResponse:
+        m, p, app = rec.method, rec.path, re.escape(self.application_id)
+        if m == "GET" and p == "/users/@me":
+            return json_response(self.bot_user)
+        if m == "GET" and p == "/oauth2/applications/@me":
+            return json_response(self._application())
+        if m == "GET" and p == "/gateway/bot":
+            return json_response(
+                {
+                    "url": self.gateway_url,
+                    "shards": self.shards,
+                    "session_start_limit": {
+                        "total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1,
+                    },
+                }
+            )
+        if re.fullmatch(rf"/applications/{app}/commands", p):
+            if m == "GET":
+                return json_response(self.commands)
+            if m == "PUT":
+                self.commands = [self._register(c) for c in rec.body]
+                return json_response(self.commands)
+        if m == "POST" and (match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", p)):
+            return self._callback(match[1], match[2], rec.body)
+        if match := re.fullmatch(rf"/webhooks/{app}/([^/]+)", p):
+            token = match[1]
+            if m == "POST" and token in self.interactions:
+                return json_response(self._new_message(token, rec.body))
+        if match := re.fullmatch(rf"/webhooks/{app}/([^/]+)/messages/([^/]+)", p):
+            token, message = match[1], match[2]
+            msg = self._find_message(token, message)
+            if msg is not None:
+                if m == "PATCH":
+                    msg.update({k: v for k, v in rec.body.items() if k in ("content", "components", "flags")})
+                    msg["edited_timestamp"] = now_iso()
+                    return json_response(msg)
+                if m == "GET":
+                    return json_response(msg)
+                if m == "DELETE":
+                    msg["deleted"] = True
+                    return web.Response(status=204)
+        self.unknown.append(rec)
+        log.error("fake Discord: unknown route %s %s %s", m, p, rec.body)
+        return json_response({"message": "404: Not Found", "code": 0}, status=404)
+
+    def _application(self) -> dict[str, Any]:
+        return {
+            "id": self.application_id,
+            "name": "Yinshi",
+            "description": "",
+            "icon": None,
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "owner": user_payload(self.snowflake(), "owner"),
+            "verify_key": "0" * 64,
+            "flags": 0,
+            "team": None,
+            "summary": "",
+        }
+
+    def _register(self, command: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **command,
+            "id": self.snowflake(),
+            "application_id": self.application_id,
+            "version": self.snowflake(),
+            "default_member_permissions": command.get("default_member_permissions"),
+            "type": command.get("type", 1),
+        }
+
+    def _callback(self, interaction_id: str, token: str, body: dict[str, Any]) -> web.Response:
+        interaction = self.interactions.get(token)
+        if interaction is None or interaction["id"] != interaction_id:
+            return json_response({"message": "Unknown interaction", "code": 10062}, status=404)
+        if interaction.get("responded"):
+            return json_response(
+                {"message": "Interaction has already been acknowledged.", "code": 40060}, status=400
+            )
+        interaction["responded"] = body
+        kind = body["type"]
+        data = body.get("data") or {}
+        ephemeral = bool(data.get("flags", 0) & EPHEMERAL)
+        message = None
+        if kind in (4, 5):  # a message, or "thinking…": both become the original response
+            message = self._store_message(token, {**data, "flags": data.get("flags", 0)}, original=True)
+            if kind == 5:
+                message["flags"] |= 1 << 7  # LOADING
+        return json_response(
+            {
+                "interaction": {
+                    "id": interaction_id,
+                    "type": interaction["type"],
+                    "response_message_id": message and message["id"],
+                    "response_message_loading": kind == 5,
+                    "response_message_ephemeral": ephemeral,
+                },
+                "resource": {"type": kind, **({"message": message} if message else {})},
+            }
+        )
+
+    def _store_message(self, token: str, data: dict[str, Any], *, original: bool = False) -> dict[str, Any]:
+        interaction = self.interactions[token]
+        msg = {
+            "id": self.snowflake(),
+            "type": 20 if original else 0,  # CHAT_INPUT_COMMAND reply, or DEFAULT
+            "channel_id": self.channel_id,
+            "guild_id": interaction.get("guild_id"),
+            "author": self.bot_user,
+            "content": data.get("content", ""),
+            "components": data.get("components", []),
+            "embeds": data.get("embeds", []),
+            "attachments": [],
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": False,
+            "timestamp": now_iso(),
+            "edited_timestamp": None,
+            "flags": data.get("flags", 0),
+            "webhook_id": self.application_id,
+            "application_id": self.application_id,
+            "interaction_token": token,  # fake-only bookkeeping
+            "original": original,
+        }
+        self.messages[msg["id"]] = msg
+        return msg
+
+    def _new_message(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A followup. The first one after a live "thinking…" defer replaces it, keeping its visibility."""
+        original = self.original(token)
+        if original is not None and original["flags"] & (1 << 7) and not original.get("deleted"):
+            original.update(content=body.get("content", ""), components=body.get("components", []))
+            original["flags"] &= ~(1 << 7)
+            original["followup_flags"] = body.get("flags", 0)
+            return original
+        return self._store_message(token, body)
+
+    def _find_message(self, token: str, message: str) -> dict[str, Any] | None:
+        if message == "@original":
+            return self.original(token)
+        msg = self.messages.get(message)
+        return msg if msg is not None and msg["interaction_token"] == token else None
+
+    def original(self, token: str) -> dict[str, Any] | None:
+        for msg in self.messages.values():
+            if msg["interaction_token"] == token and msg["original"]:
+                return msg
+        return None
+
+    def visible_messages(self, token: str) -> list[dict[str, Any]]:
+        """What the user finally sees for an interaction: its messages that were not deleted."""
+        return [
+            m for m in self.messages.values()
+            if m["interaction_token"] == token and not m.get("deleted") and not m["flags"] & (1 << 7)
+        ]
+
+    # ---- gateway ----------------------------------------------------------------------------
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        shard: int | None = None
+        await ws.send_str(json.dumps({"op": HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}}))
+        async for msg in ws:
+            if msg.type is not WSMsgType.TEXT:
+                continue
+            payload = json.loads(msg.data)
+            op = payload.get("op")
+            if op == HEARTBEAT:
+                self.heartbeats += 1
+                await ws.send_str(json.dumps({"op": HEARTBEAT_ACK}))
+            elif op == IDENTIFY:
+                d = payload["d"]
+                shard_id, count = d.get("shard", [0, 1])
+                shard = shard_id
+                self._sockets[shard_id] = ws
+                self._seq[shard_id] = 0
+                await self._dispatch(shard_id, "READY", self._ready(shard_id, count))
+                self.identified.append(d)
+                await self._notify()
+            else:
+                log.error("fake Discord gateway: unexpected op %s: %s", op, payload)
+        if shard is not None and self._sockets.get(shard) is ws:
+            del self._sockets[shard]
+        return ws
+
+    def _ready(self, shard_id: int, count: int) -> dict[str, Any]:
+        return {
+            "v": 10,
+            "user": self.bot_user,
+            "guilds": [],
+            "session_id": f"session-{shard_id}-{self.snowflake()}",
+            "resume_gateway_url": self.gateway_url,
+            "shard": [shard_id, count],
+            "application": {"id": self.application_id, "flags": 0},
+            "user_settings": {},
+            "private_channels": [],
+            "relationships": [],
+        }
+
+    async def _dispatch(self, shard_id: int, event: str, data: dict[str, Any]) -> None:
+        self._seq[shard_id] += 1
+        await self._sockets[shard_id].send_str(
+            json.dumps({"op": DISPATCH, "t": event, "s": self._seq[shard_id], "d": data})
+        )
+
+    async def dispatch_interaction(self, interaction: dict[str, Any]) -> float:
+        """Send INTERACTION_CREATE on the guild's shard; returns perf_counter just before sending."""
+        self.interactions[interaction["token"]] = interaction
+        shard_id = (int(self.guild_id) >> 22) % self.shards
+        started = time.perf_counter()
+        await self._dispatch(shard_id, "INTERACTION_CREATE", interaction)
+        return started
+
+    # ---- interaction payloads ---------------------------------------------------------------
+
+    def _interaction(self, kind: int, data: dict[str, Any], user_id: str, name: str) -> dict[str, Any]:
+        iid = self.snowflake()
+        return {
+            "id": iid,
+            "application_id": self.application_id,
+            "type": kind,
+            "data": data,
+            "guild_id": self.guild_id,
+            "channel_id": self.channel_id,
+            "channel": {
+                "id": self.channel_id,
+                "type": 0,
+                "guild_id": self.guild_id,
+                "name": "poetry",
+                "position": 0,
+                "permission_overwrites": [],
+                "nsfw": False,
+                "parent_id": None,
+                "topic": None,
+                "last_message_id": None,
+                "rate_limit_per_user": 0,
+                "flags": 0,
+                "permissions": "2248473465835073",
+            },
+            "member": {
+                "user": user_payload(user_id, name),
+                "roles": [],
+                "joined_at": now_iso(),
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+                "permissions": "2248473465835073",
+            },
+            "token": f"token-{iid}",
+            "version": 1,
+            "app_permissions": "2248473465835073",
+            "locale": "zh-CN",
+            "guild_locale": "zh-CN",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": self.guild_id},
+            "context": 0,
+            "attachment_size_limit": 10 * 1024 * 1024,
+        }
+
+    def slash(
+        self, name: str, options: dict[str, Any] | None = None, *, user_id: str = "4242", user_name: str = "libai"
+    ) -> dict[str, Any]:
+        """An application command interaction, as Discord sends it for `/name option:value ...`."""
+        command = next((c for c in self.commands if c["name"] == name), None)
+        data: dict[str, Any] = {
+            "id": command["id"] if command else self.snowflake(),
+            "name": name,
+            "type": 1,
+            "options": [
+                {"name": k, "type": 3 if isinstance(v, str) else 4, "value": v} for k, v in (options or {}).items()
+            ],
+        }
+        return self._interaction(2, data, user_id, user_name)
+
+    def button(
+        self, message: dict[str, Any], custom_id: str, *, user_id: str = "4242", user_name: str = "libai"
+    ) -> dict[str, Any]:
+        """A button tap on `message` (as the fake stored it)."""
+        shown = {k: v for k, v in message.items() if k not in ("interaction_token", "original", "deleted")}
+        data = {"custom_id": custom_id, "component_type": 2}
+        return {**self._interaction(3, data, user_id, user_name), "message": shown}
+
+
+def custom_ids(message: dict[str, Any]) -> list[str]:
+    """The custom ids of a message's buttons, row by row."""
+    return [c["custom_id"] for row in message.get("components", []) for c in row.get("components", [])]
