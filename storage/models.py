@@ -1,0 +1,76 @@
+"""The database tables: users, poems, ratings and model versions.
+
+Users are stored as a salted hash of their platform id, never the raw id.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _time_field() -> datetime:
+    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True), nullable=False)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("platform", "user_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=32)  # telegram | discord | console | http
+    user_hash: str = Field(max_length=64, index=True)  # HMAC-SHA256(salt, "platform:user_id"), hex
+    created_at: datetime = _time_field()
+
+
+class Poem(SQLModel, table=True):
+    __tablename__ = "poems"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    platform: str = Field(max_length=32)
+    text: str
+    keyword: str = Field(max_length=32)  # the keyword used (acrostic: the line heads)
+    form: str = Field(max_length=16)  # wujue | qijue | wulv | qilv
+    model: str = Field(max_length=16)  # gan | vae
+    model_version: str = Field(max_length=64)
+    acrostic: bool = False
+    seed: int
+    latent: list[float] | None = Field(default=None, sa_column=Column(JSON))  # VAE latent, for /more
+    created_at: datetime = _time_field()
+
+
+class Rating(SQLModel, table=True):
+    __tablename__ = "ratings"
+    __table_args__ = (
+        UniqueConstraint("user_id", "poem_id"),
+        CheckConstraint("score BETWEEN 1 AND 5", name="score_1_to_5"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    poem_id: int = Field(foreign_key="poems.id", index=True, ondelete="CASCADE")
+    score: int = Field(ge=1, le=5)
+    created_at: datetime = _time_field()
+    updated_at: datetime = _time_field()
+
+
+class ModelVersion(SQLModel, table=True):
+    """A trained checkpoint; the fine-tuning jobs register each one they write."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=16)  # gan | vae
+    version: str = Field(max_length=64)
+    path: str
+    notes: str = ""
+    active: bool = False
+    created_at: datetime = _time_field()

@@ -1,0 +1,240 @@
+"""Plain query functions. Each takes a Session (never creates one) and keyword-only arguments.
+
+Functions that write commit before they return, so a caller may tell the user it is saved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.models import ModelVersion, Poem, Rating, User, utcnow
+
+
+def hash_user_id(*, platform: str, user_id: str, salt: str) -> str:
+    """HMAC-SHA256 of "platform:user_id" keyed by the salt, as hex: the only form a user id is stored in."""
+    msg = f"{platform}:{user_id}".encode()
+    return hmac.new(salt.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def find_user(*, session: Session, platform: str, user_id: str, salt: str) -> User | None:
+    h = hash_user_id(platform=platform, user_id=user_id, salt=salt)
+    return session.exec(select(User).where(User.platform == platform, User.user_hash == h)).first()
+
+
+def get_or_create_user(*, session: Session, platform: str, user_id: str, salt: str) -> User:
+    user = find_user(session=session, platform=platform, user_id=user_id, salt=salt)
+    if user is not None:
+        return user
+    user = User(platform=platform, user_hash=hash_user_id(platform=platform, user_id=user_id, salt=salt))
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError:  # created meanwhile by a concurrent request
+        session.rollback()
+        found = find_user(session=session, platform=platform, user_id=user_id, salt=salt)
+        assert found is not None
+        return found
+    session.refresh(user)
+    return user
+
+
+def add_poem(
+    *,
+    session: Session,
+    user: User,
+    text: str,
+    keyword: str,
+    form: str,
+    model: str,
+    model_version: str,
+    seed: int,
+    acrostic: bool = False,
+    latent: list[float] | tuple[float, ...] | None = None,
+) -> Poem:
+    poem = Poem(
+        user_id=user.id,
+        platform=user.platform,
+        text=text,
+        keyword=keyword,
+        form=form,
+        model=model,
+        model_version=model_version,
+        seed=seed,
+        acrostic=acrostic,
+        latent=list(latent) if latent is not None else None,
+    )
+    session.add(poem)
+    session.commit()
+    session.refresh(poem)
+    return poem
+
+
+def get_poem(*, session: Session, poem_id: int) -> Poem | None:
+    return session.get(Poem, poem_id)
+
+
+def last_poem_of_user(*, session: Session, user: User) -> Poem | None:
+    stmt = select(Poem).where(Poem.user_id == user.id).order_by(col(Poem.id).desc()).limit(1)
+    return session.exec(stmt).first()
+
+
+def get_rating(*, session: Session, user: User, poem_id: int) -> Rating | None:
+    stmt = select(Rating).where(Rating.user_id == user.id, Rating.poem_id == poem_id)
+    return session.exec(stmt).first()
+
+
+def rate_poem(*, session: Session, user: User, poem_id: int, score: int) -> Rating:
+    """Store the user's rating of a poem (1–5); a second rating of the same poem replaces the first.
+
+    Commits before returning. ValueError for a score outside 1–5; IntegrityError for a missing poem.
+    """
+    if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+        raise ValueError(f"score must be an integer from 1 to 5, got {score!r}")
+    for _ in range(2):  # a concurrent first rating of the same poem makes the insert fail once
+        rating = get_rating(session=session, user=user, poem_id=poem_id)
+        if rating is None:
+            rating = Rating(user_id=user.id, poem_id=poem_id, score=score)
+        else:
+            rating.score = score
+            rating.updated_at = utcnow()
+        session.add(rating)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            if get_poem(session=session, poem_id=poem_id) is None:
+                raise
+            continue
+        session.refresh(rating)
+        return rating
+    raise RuntimeError("could not store the rating")  # pragma: no cover - needs two lost races
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    poems: int  # poems deleted
+    ratings: int  # ratings deleted: the user's own and any of their poems
+    user: bool  # whether a user row existed
+
+
+def forget_user(*, session: Session, platform: str, user_id: str, salt: str) -> Forgotten:
+    """Delete everything stored about a user: their ratings, their poems (with any ratings of
+    those poems) and the user row. Other users' rows and poems are untouched."""
+    user = find_user(session=session, platform=platform, user_id=user_id, salt=salt)
+    if user is None:
+        return Forgotten(poems=0, ratings=0, user=False)
+    own_poems = select(Poem.id).where(Poem.user_id == user.id)
+    ratings = session.execute(
+        delete(Rating).where(or_(Rating.user_id == user.id, col(Rating.poem_id).in_(own_poems)))
+    )
+    poems = session.execute(delete(Poem).where(Poem.user_id == user.id))
+    session.execute(delete(User).where(User.id == user.id))
+    session.commit()
+    return Forgotten(poems=poems.rowcount, ratings=ratings.rowcount, user=True)
+
+
+@dataclass(frozen=True)
+class ModelVersionStats:
+    model: str
+    model_version: str
+    count: int
+    mean: float
+    distribution: dict[int, int] = field(default_factory=dict)  # score -> number of ratings
+
+
+def ratings_by_model_version(*, session: Session) -> list[ModelVersionStats]:
+    """Number, mean and 1–5 distribution of ratings per (model, version), for /stats."""
+    stmt = (
+        select(Poem.model, Poem.model_version, Rating.score, func.count())
+        .join(Rating, col(Rating.poem_id) == Poem.id)
+        .group_by(Poem.model, Poem.model_version, Rating.score)
+    )
+    dists: dict[tuple[str, str], dict[int, int]] = {}
+    for model, version, score, n in session.exec(stmt).all():
+        dists.setdefault((model, version), {s: 0 for s in range(1, 6)})[score] = n
+    out = []
+    for (model, version), dist in sorted(dists.items()):
+        count = sum(dist.values())
+        mean = sum(s * n for s, n in dist.items()) / count
+        out.append(ModelVersionStats(model, version, count, mean, dist))
+    return out
+
+
+@dataclass(frozen=True)
+class RatedPoem:
+    poem_id: int
+    text: str
+    form: str
+    keyword: str
+    model: str
+    model_version: str
+    acrostic: bool
+    mean_rating: float
+    n_ratings: int
+
+
+def rated_poems_for_training(
+    *, session: Session, model: str | None = None, min_ratings: int = 1
+) -> list[RatedPoem]:
+    """Every poem with at least `min_ratings` ratings and its mean rating (what fine-tuning reads)."""
+    mean = func.avg(Rating.score)
+    count = func.count(col(Rating.id))
+    stmt = (
+        select(Poem, mean, count)
+        .join(Rating, col(Rating.poem_id) == Poem.id)
+        .group_by(col(Poem.id))
+        .having(count >= min_ratings)
+        .order_by(col(Poem.id))
+    )
+    if model is not None:
+        stmt = stmt.where(Poem.model == model)
+    return [
+        RatedPoem(
+            poem_id=p.id,
+            text=p.text,
+            form=p.form,
+            keyword=p.keyword,
+            model=p.model,
+            model_version=p.model_version,
+            acrostic=p.acrostic,
+            mean_rating=float(m),
+            n_ratings=int(n),
+        )
+        for p, m, n in session.exec(stmt).all()
+    ]
+
+
+def register_model_version(
+    *, session: Session, name: str, version: str, path: str, notes: str = "", active: bool = True
+) -> ModelVersion:
+    """Record a checkpoint (or update the record of the same name and version). With active=True it
+    becomes the only active version of that model."""
+    mv = session.exec(
+        select(ModelVersion).where(ModelVersion.name == name, ModelVersion.version == version)
+    ).first()
+    if mv is None:
+        mv = ModelVersion(name=name, version=version, path=path, notes=notes)
+    else:
+        mv.path, mv.notes = path, notes
+    if active:
+        for other in session.exec(
+            select(ModelVersion).where(ModelVersion.name == name, col(ModelVersion.active))
+        ).all():
+            other.active = False
+            session.add(other)
+    mv.active = active
+    session.add(mv)
+    session.commit()
+    session.refresh(mv)
+    return mv
+
+
+def active_model_version(*, session: Session, name: str) -> ModelVersion | None:
+    stmt = select(ModelVersion).where(ModelVersion.name == name, col(ModelVersion.active))
+    return session.exec(stmt.order_by(col(ModelVersion.created_at).desc())).first()
