@@ -5,3 +5,7 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(help="Yinshi 吟诗: classical Chinese poetry generator and chat bot.", no_args_is_help=True)
+
+from bot.run import run_command  # noqa: E402
+
+app.command("run")(run_command)
