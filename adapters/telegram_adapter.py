@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, NetworkError, TelegramError
+from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -32,7 +32,6 @@ from engine.errors import YinshiError
 
 if TYPE_CHECKING:
     from bot.service import BotService
-
     from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,8 +45,8 @@ ERROR_TEXT = "抱歉，出了点问题，请稍后再试。\nSorry, something we
 BAD_BUTTON_TEXT = "这个按钮已失效。\nThis button no longer works."
 NETWORK_RETRIES = 2  # extra attempts after a NetworkError/TimedOut (RetryAfter is the rate limiter's job)
 RATE_LIMIT_RETRIES = 3  # times a 429 is waited out and the call retried
-# commands whose arguments the service parses itself (keyword, form, model, text to check)
-TEXT_COMMANDS = ("poem", "acrostic", "check")
+# commands whose arguments the service parses itself (keyword, form, model, text to check, score)
+TEXT_COMMANDS = ("poem", "acrostic", "check", "rate")
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -118,8 +117,21 @@ async def with_network_retries(call: Callable[[], Awaitable[T]], what: str) -> T
 
 
 async def send_reply(message: Message, reply: Reply) -> Message:
-    """Render a Reply as a Telegram message, with rating buttons under a poem."""
+    """Render a Reply as a Telegram message, with rating buttons under a poem.
+
+    Telegram has no ephemeral messages: in a group, an ephemeral reply goes to the user's private
+    chat, and only falls back to the group when the user has never opened a chat with the bot.
+    """
     markup = rating_keyboard(reply.poem_id, reply.rating) if reply.poem_id is not None else None
+    if reply.ephemeral and message.chat.type != Chat.PRIVATE and message.from_user is not None:
+        user_id = message.from_user.id
+        try:
+            return await with_network_retries(
+                lambda: message.get_bot().send_message(user_id, reply.text, reply_markup=markup),
+                "sendMessage",
+            )
+        except Forbidden:
+            log.info("user has no private chat with the bot; answering in the group")
     return await with_network_retries(
         lambda: message.reply_text(reply.text, reply_markup=markup), "sendMessage"
     )
@@ -166,9 +178,9 @@ def make_handlers(
         await answer(update, lambda: service.stats(user_ref(update)))
 
     async def plain_text(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        """In a private chat any text is a keyword: `春` means `/poem 春`."""
-        text = (update.effective_message.text or "").strip()
-        await answer(update, lambda: service.handle_text(user_ref(update), f"/poem {text}"))
+        """In a private chat any text is a keyword: the service reads `春` as `/poem 春`."""
+        text = update.effective_message.text or ""
+        await answer(update, lambda: service.handle_text(user_ref(update), text))
 
     async def rate(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         """A tap on a ★ button: acknowledge, store the rating, show it on the buttons."""

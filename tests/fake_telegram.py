@@ -67,8 +67,10 @@ class FakeTelegram:
         self._open_queries: set[str] = set()
         self._chats: dict[int, dict] = {}
         self._users: dict[int, dict] = {}
-        self._failures: dict[str, list[int]] = {}
+        self._failures: dict[str, list[ApiError]] = {}
         self._changed = asyncio.Condition()
+        self._tasks: set[asyncio.Task] = set()
+        self._closing = False
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -85,6 +87,9 @@ class FakeTelegram:
         return self
 
     async def close(self) -> None:
+        """Stop the server, first releasing any long poll still held open."""
+        self._closing = True
+        await self._notify()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -152,8 +157,13 @@ class FakeTelegram:
         return query_id
 
     def fail_next(self, method: str, retry_after: int = 1, times: int = 1) -> None:
-        """Answer the next `times` calls of `method` with 429 Too Many Requests."""
-        self._failures.setdefault(method, []).extend([retry_after] * times)
+        """Answer the next `times` calls of `method` with 429 Too Many Requests, `retry_after` seconds."""
+        error = ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
+        self._failures.setdefault(method, []).extend([error] * times)
+
+    def error_next(self, method: str, code: int, description: str) -> None:
+        """Answer the next call of `method` with this HTTP error (502 Bad Gateway, 400 Bad Request...)."""
+        self._failures.setdefault(method, []).append(ApiError(code, description))
 
     # ------------------------------------------------------------ test side: what the bot did
 
@@ -202,10 +212,7 @@ class FakeTelegram:
         call = Call(method, params, time.perf_counter())
         try:
             if self._failures.get(method):
-                retry_after = self._failures[method].pop(0)
-                raise ApiError(
-                    429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
-                )
+                raise self._failures[method].pop(0)
             handler = getattr(self, f"_api_{method}", None)
             if handler is None:
                 raise ApiError(404, "Not Found")
@@ -226,7 +233,9 @@ class FakeTelegram:
 
     def _queue(self, update: dict) -> None:
         self._updates.append({"update_id": next(self._update_ids), **update})
-        asyncio.get_running_loop().create_task(self._notify())
+        task = asyncio.get_running_loop().create_task(self._notify())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _notify(self) -> None:
         async with self._changed:
@@ -278,7 +287,9 @@ class FakeTelegram:
         if not pending() and timeout > 0:  # long polling: hold until an update arrives or time is up
             async with self._changed:
                 try:
-                    await asyncio.wait_for(self._changed.wait_for(lambda: bool(pending())), timeout)
+                    await asyncio.wait_for(
+                        self._changed.wait_for(lambda: bool(pending()) or self._closing), timeout
+                    )
                 except TimeoutError:
                     pass
         return pending()
@@ -312,6 +323,8 @@ class FakeTelegram:
     def _api_sendMessage(self, params: dict) -> dict:
         chat_id = params.get("chat_id")
         if chat_id not in self._chats:
+            if chat_id in self._users:  # a user who never opened a private chat with the bot
+                raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
             raise ApiError(400, "Bad Request: chat not found")
         text = params.get("text") or ""
         if not text.strip():
