@@ -9,3 +9,7 @@ app = typer.Typer(help="Yinshi 吟诗: classical Chinese poetry generator and ch
 from bot.run import run_command  # noqa: E402
 
 app.command("run")(run_command)
+
+from engine.check_cli import check_command  # noqa: E402
+
+app.command("check")(check_command)

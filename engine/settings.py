@@ -19,7 +19,7 @@ class Settings(BaseSettings):
 
     # data
     corpus_dir: Path = SHARED_DATA / "chinese-poetry"  # a clone of chinese-poetry/chinese-poetry
-    prosody_dir: Path = SHARED_DATA / "prosody"  # 平水韵 tables (pingshui_couyun.json, ...)
+    prosody_dir: Path = REPO_ROOT / "engine" / "data" / "prosody"  # 平水韵 tables, shipped (see SOURCE.md there)
     data_dir: Path = REPO_ROOT / "data"  # caches, database, runs
     model_dir: Path = REPO_ROOT / "models"  # shipped default checkpoints
     min_char_count: int = 3  # vocabulary frequency cut-off
