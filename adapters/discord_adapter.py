@@ -50,6 +50,10 @@ MODEL_CHOICES = [
     app_commands.Choice(name="VAE", value="vae"),
 ]
 
+STALE_OPTION = bilingual(
+    "这个选项已失效，请重新输入命令（Discord 可能还在用旧的命令列表）。",
+    "That option is no longer valid; please retype the command (Discord may be showing an old command list).",
+)
 INTERNAL_ERROR = bilingual("出了点问题，请稍后再试。", "Something went wrong; please try again later.")
 NO_TOKEN_ZH = "未设置 DISCORD_BOT_TOKEN：请在 Discord 开发者页面创建机器人并导出其令牌。"
 NO_TOKEN_EN = "DISCORD_BOT_TOKEN is not set: create a bot in the Discord developer portal and export its token."
@@ -205,13 +209,17 @@ class PoetryCommands(commands.Cog):
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        """Unexpected failures: log them and tell the user, in both languages, without crashing."""
-        log.error("Discord command %s failed", interaction.command and interaction.command.name, exc_info=error)
+        """Stale options and unexpected failures: tell the user, in both languages, without crashing."""
+        if isinstance(error, app_commands.TransformerError):  # e.g. a choice a client cached before a deploy
+            text = STALE_OPTION
+        else:
+            text = INTERNAL_ERROR
+            log.error("Discord command %s failed", interaction.command and interaction.command.name, exc_info=error)
         with contextlib.suppress(discord.HTTPException):
             if interaction.response.is_done():
-                await interaction.followup.send(INTERNAL_ERROR, ephemeral=True)
+                await interaction.followup.send(text, ephemeral=True)
             else:
-                await interaction.response.send_message(INTERNAL_ERROR, ephemeral=True)
+                await interaction.response.send_message(text, ephemeral=True)
 
 
 class YinshiBot(commands.AutoShardedBot):

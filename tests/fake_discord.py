@@ -90,6 +90,8 @@ class FakeDiscord:
         self.commands: list[dict[str, Any]] = []  # the global command set, as last overwritten
         self.messages: dict[str, dict[str, Any]] = {}  # message id -> message payload
         self.interactions: dict[str, dict[str, Any]] = {}  # token -> the interaction payload
+        self.callbacks: dict[str, Recorded] = {}  # interaction token -> the bot's interaction callback
+        self.followups: dict[str, list[Recorded]] = {}  # interaction token -> followup posts, in order
         self.identified: list[dict[str, Any]] = []  # IDENTIFY payloads received
         self.heartbeats = 0
         self._sockets: dict[int, web.WebSocketResponse] = {}  # shard id -> socket
@@ -198,10 +200,12 @@ class FakeDiscord:
                 self.commands = [self._register(c) for c in rec.body]
                 return json_response(self.commands)
         if m == "POST" and (match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", p)):
+            self.callbacks.setdefault(match[2], rec)
             return self._callback(match[1], match[2], rec.body)
         if match := re.fullmatch(rf"/webhooks/{app}/([^/]+)", p):
             token = match[1]
             if m == "POST" and token in self.interactions:
+                self.followups.setdefault(token, []).append(rec)
                 return json_response(self._new_message(token, rec.body))
         if match := re.fullmatch(rf"/webhooks/{app}/([^/]+)/messages/([^/]+)", p):
             token, message = match[1], match[2]

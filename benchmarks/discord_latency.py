@@ -1,0 +1,125 @@
+"""Benchmark: Discord end-to-end latency against the local fake Discord (no network).
+
+Each request is a `/poem <keyword>` INTERACTION_CREATE sent on the fake gateway; its latency is the
+time until the fake receives the bot's followup (the poem with its ★ buttons). The time to the
+defer is reported too (Discord wants it within 3 s). `--users N` users each send their requests one
+after another, all N at once. The real bot stack runs: discord.py, the adapter, BotService, the
+batching AsyncEngine over the trained models in `--model-dir` (default: settings.model_dir), and a
+SQLite database in a temporary directory.
+
+    python benchmarks/discord_latency.py --users 1 --users 50 --requests 200
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import typer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from adapters.discord_adapter import run_discord  # noqa: E402
+from bot.run import open_engine  # noqa: E402
+from bot.service import BotService  # noqa: E402
+from engine.settings import Settings, get_settings  # noqa: E402
+from storage.db import make_engine  # noqa: E402
+from tests.fake_discord import FakeDiscord  # noqa: E402
+
+KEYWORDS = "春夏秋冬山水月风花雪江天云雨"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0–100), linear between closest ranks."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+async def one_poem(fake: FakeDiscord, user: int, keyword: str, timeout: float) -> tuple[float, float]:
+    """(seconds to the defer, seconds to the followup) for one `/poem keyword`."""
+    interaction = fake.slash("poem", {"keyword": keyword}, user_id=str(10_000 + user), user_name=f"u{user}")
+    token = interaction["token"]
+    sent = await fake.dispatch_interaction(interaction)
+    followup = await fake.wait_until(lambda: fake.followups.get(token), timeout)
+    text = followup[0].body.get("content", "")
+    if not followup[0].body.get("components"):
+        raise RuntimeError(f"no poem for {keyword!r}: {text!r}")
+    return fake.callbacks[token].at - sent, followup[0].at - sent
+
+
+async def run_level(fake: FakeDiscord, users: int, requests: int, timeout: float) -> dict:
+    per_user = max(1, requests // users)
+
+    async def user_loop(u: int) -> list[tuple[float, float]]:
+        return [
+            await one_poem(fake, u, KEYWORDS[(u + i) % len(KEYWORDS)], timeout) for i in range(per_user)
+        ]
+
+    started = time.perf_counter()
+    results = [r for rs in await asyncio.gather(*(user_loop(u) for u in range(users))) for r in rs]
+    wall = time.perf_counter() - started
+    defer = [d * 1000 for d, _ in results]
+    total = [t * 1000 for _, t in results]
+    return {
+        "users": users,
+        "requests": len(results),
+        "followup_p50_ms": round(statistics.median(total), 1),
+        "followup_p95_ms": round(percentile(total, 95), 1),
+        "followup_max_ms": round(max(total), 1),
+        "defer_p50_ms": round(statistics.median(defer), 1),
+        "defer_p95_ms": round(percentile(defer, 95), 1),
+        "throughput_per_s": round(len(results) / wall, 1),
+    }
+
+
+async def bench(settings: Settings, levels: list[int], requests: int, warmup: int, timeout: float) -> list[dict]:
+    async with FakeDiscord(heartbeat_interval_ms=41250) as fake, open_engine(settings) as engine:
+        with tempfile.TemporaryDirectory() as tmp:
+            s = settings.model_copy(
+                update={
+                    "discord_bot_token": "bench-token",
+                    "discord_api_base_url": fake.api_base,
+                    "database_url": f"sqlite:///{Path(tmp) / 'bench.db'}",
+                    "rate_limit_per_minute": 10**9,  # measure serving, not the per-user limiter
+                }
+            )
+            db = make_engine(s.resolved_database_url)
+            stop = asyncio.Event()
+            bot = asyncio.create_task(run_discord(BotService(engine, db, s), s, stop))
+            try:
+                await fake.wait_ready(timeout=30)
+                await run_level(fake, 1, warmup, timeout)
+                return [await run_level(fake, n, requests, timeout) for n in levels]
+            finally:
+                stop.set()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(bot, 10)
+                db.dispose()
+
+
+def main(
+    users: list[int] = typer.Option([1, 50], help="concurrent users, one run per value"),
+    requests: int = typer.Option(200, help="requests per run (split evenly over the users)"),
+    warmup: int = typer.Option(10, help="requests before measuring"),
+    model_dir: Path | None = typer.Option(None, help="trained models (default: settings.model_dir)"),
+    device: str | None = typer.Option(None, help="cpu | cuda | auto (default: settings.device)"),
+    timeout: float = typer.Option(60.0, help="seconds to wait for one followup"),
+) -> None:
+    settings = get_settings()
+    update = {k: v for k, v in {"model_dir": model_dir, "device": device}.items() if v is not None}
+    settings = settings.model_copy(update=update)
+    for row in asyncio.run(bench(settings, users, requests, warmup, timeout)):
+        print(json.dumps(row, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    typer.run(main)
