@@ -10,6 +10,10 @@ from bot.run import run_command  # noqa: E402
 
 app.command("run")(run_command)
 
+from engine.corpus_cli import data_app  # noqa: E402
+
+app.add_typer(data_app, name="data")
+
 from engine.check_cli import check_command  # noqa: E402
 
 app.command("check")(check_command)
