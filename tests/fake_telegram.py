@@ -68,7 +68,8 @@ class FakeTelegram:
         self._chats: dict[int, dict] = {}
         self._users: dict[int, dict] = {}
         self._failures: dict[str, list[ApiError]] = {}
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Condition()  # notified when updates are queued (wakes long polls)
+        self._waiters: list[tuple[Callable[[Call], bool], asyncio.Future[Call]]] = []
         self._tasks: set[asyncio.Task] = set()
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -180,16 +181,19 @@ class FakeTelegram:
     ) -> Call:
         """The first successful call of `method` (from index `after` of `calls`) matching `where`."""
 
-        def found() -> Call | None:
-            return next(
-                (c for c in self.calls[after:] if c.method == method and c.error is None and where(c)), None
-            )
+        def matches(c: Call) -> bool:
+            return c.method == method and c.error is None and where(c)
 
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: found() is not None), timeout)
-        call = found()
-        assert call is not None
-        return call
+        earlier = next((c for c in self.calls[after:] if matches(c)), None)
+        if earlier is not None:
+            return earlier
+        waiter: tuple[Callable[[Call], bool], asyncio.Future[Call]]
+        waiter = (matches, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter[1], timeout)
+        finally:
+            self._waiters.remove(waiter)
 
     async def reply_to(self, chat_id: int, *, after: int = 0, timeout: float = 10.0) -> dict:
         """The next message the bot sends into a chat; `after`: an index into `calls` to search from."""
@@ -219,17 +223,19 @@ class FakeTelegram:
             result = handler(params) if method != "getUpdates" else await handler(params)
         except ApiError as exc:
             call.error = exc.code
-            await self._record(call)
+            self._record(call)
             return _error(exc)
         call.result = result
-        await self._record(call)
+        self._record(call)
         return web.json_response({"ok": True, "result": result})
 
-    async def _record(self, call: Call) -> None:
-        if call.method != "getUpdates":
-            self.calls.append(call)
-        async with self._changed:
-            self._changed.notify_all()
+    def _record(self, call: Call) -> None:
+        if call.method == "getUpdates":
+            return
+        self.calls.append(call)
+        for matches, future in self._waiters:  # each waiter checks only the new call
+            if not future.done() and matches(call):
+                future.set_result(call)
 
     def _queue(self, update: dict) -> None:
         self._updates.append({"update_id": next(self._update_ids), **update})

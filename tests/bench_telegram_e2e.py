@@ -1,0 +1,134 @@
+"""Benchmark: Telegram end-to-end latency, command in -> reply out.
+
+The real python-telegram-bot Application (`build_application`), BotService, poem engine and a SQLite
+database, against the fake Bot API server on 127.0.0.1. A latency is the time from a user's
+`/poem <keyword>` being queued at the fake server to the bot's `sendMessage` reaching it. Each round,
+`users` users send at the same moment; the first round is a warm-up and is not counted.
+
+    python tests/bench_telegram_e2e.py                       # 1 and 50 users, trained models
+    python tests/bench_telegram_e2e.py --users 1 10 50 --rounds 30
+    python tests/bench_telegram_e2e.py --no-rate-limiter     # without Telegram flood-limit pacing
+    python tests/bench_telegram_e2e.py --engine mypkg.mod:factory
+
+`--engine` names a callable taking Settings and returning a poem engine or an async context manager
+that yields one (default: `bot.run:open_engine`, the trained models in settings.model_dir).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+
+from fake_telegram import FakeTelegram  # noqa: E402
+
+from adapters.telegram_adapter import build_application, run_telegram  # noqa: E402
+from bot.service import BotService  # noqa: E402
+from engine.settings import Settings, get_settings  # noqa: E402
+from storage.db import make_engine  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation."""
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[round(q) - 1]
+        if len(values) > 1
+        else values[0]
+    )
+
+
+async def one_round(fake: FakeTelegram, user_ids: range, keyword: str) -> list[float]:
+    """All users send at once; the seconds until each one's reply reached the server."""
+    mark = len(fake.calls)
+    sent: dict[int, float] = {}
+    for user in user_ids:
+        sent[user] = time.perf_counter()
+        fake.user_says(user, f"/poem {keyword}")
+    replies = await asyncio.gather(
+        *(
+            fake.wait_for(
+                "sendMessage", lambda c, u=user: c.params.get("chat_id") == u, after=mark, timeout=120
+            )
+            for user in user_ids
+        )
+    )
+    if any("reply_markup" not in r.result for r in replies):  # an error reply instead of a poem
+        bad = next(r.result["text"] for r in replies if "reply_markup" not in r.result)
+        raise RuntimeError(f"the bot did not answer with a poem: {bad!r}")
+    return [reply.at - sent[user] for reply, user in zip(replies, user_ids, strict=True)]
+
+
+@contextlib.asynccontextmanager
+async def engine_from(spec: str, settings: Settings):
+    module, _, name = spec.partition(":")
+    made = getattr(importlib.import_module(module), name)(settings)
+    if hasattr(made, "__aenter__"):
+        async with made as engine:
+            yield engine
+    else:
+        yield made
+
+
+async def bench(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with FakeTelegram() as fake:
+            settings = get_settings().model_copy(
+                update={
+                    "telegram_bot_token": fake.token,
+                    "telegram_api_base_url": fake.base_url,
+                    "telegram_webhook_url": None,
+                    "database_url": f"sqlite:///{Path(tmp) / 'bench.db'}",
+                    "rate_limit_per_minute": 10**9,  # the per-user limit would refuse a benchmark
+                }
+            )
+            db = make_engine(settings.resolved_database_url)
+            async with engine_from(args.engine, settings) as engine:
+                service = BotService(engine, db, settings)
+                options = {"rate_limiter": None} if args.no_rate_limiter else {}
+                app = build_application(service, settings, **options)
+                stop = asyncio.Event()
+                task = asyncio.create_task(run_telegram(service, settings, stop, app=app))
+                await fake.wait_for("deleteWebhook")
+                print(
+                    f"engine {args.engine} {getattr(engine, 'model_versions', '')}; "
+                    f"rate limiter {'off' if args.no_rate_limiter else 'AIORateLimiter (30 msg/s)'}"
+                )
+                print(f"{'users':>5} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'replies/s':>10}")
+                for users in args.users:
+                    user_ids = range(100_000, 100_000 + users)
+                    await one_round(fake, user_ids, args.keyword)  # warm-up
+                    latencies: list[float] = []
+                    started = time.perf_counter()
+                    for _ in range(args.rounds):
+                        latencies += await one_round(fake, user_ids, args.keyword)
+                    elapsed = time.perf_counter() - started
+                    print(
+                        f"{users:>5} {len(latencies):>5} {percentile(latencies, 50) * 1e3:>8.1f} "
+                        f"{percentile(latencies, 95) * 1e3:>8.1f} {max(latencies) * 1e3:>8.1f} "
+                        f"{len(latencies) / elapsed:>10.1f}"
+                    )
+                stop.set()
+                await task
+            db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, nargs="+", default=[1, 50], help="concurrent users per round")
+    parser.add_argument("--rounds", type=int, default=20, help="measured rounds per user count")
+    parser.add_argument("--keyword", default="春")
+    parser.add_argument("--engine", default="bot.run:open_engine", help="module:callable(settings) -> engine")
+    parser.add_argument("--no-rate-limiter", action="store_true", help="build the bot without AIORateLimiter")
+    asyncio.run(bench(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
