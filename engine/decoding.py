@@ -1,0 +1,260 @@
+"""Constrained, batched decoding shared by both generators.
+
+Each request carries its own constraints (a `DecodeSpec`); one forward pass serves the batch.
+- form: line lengths and ，。 are placed by position, never sampled;
+- tones: the template's tone at every position, as a hard mask (strict) or a penalty (lenient,
+  where 一三五不论 frees a position);
+- rhyme: the first rhyme position may take any character of a 平声 group; later ones only
+  characters of the group(s) still shared, never one already used;
+- keyword: nudged in where the template allows it and forced by the last position it still fits;
+  acrostic heads are forced at the start of each line;
+- no line repeats an earlier one; a repetition penalty keeps characters from recurring;
+- temperature, top-k (at most `TOPK_CAP`) and top-p; every request draws from its own seeded
+  stream, so a request decodes the same whether batched or alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from engine.encoding import (
+    FORM_IDS,
+    TONE_PING,
+    TONE_ZE,
+    seq_len,
+    slots,
+)
+from engine.forms import FORMS, PING, ZE, Form, free_positions
+from engine.vocab import BOS, COMMA, PERIOD, Vocab
+
+TOPK_CAP = 256
+NEG = float("-inf")
+
+
+@dataclass
+class DecodeSpec:
+    """One request's constraints, in token ids."""
+
+    form: str
+    line_tones: list[str]  # the tone template, one string of 平/仄 per line (adjusted for heads)
+    rhyme_lines: list[int]  # 0-based lines whose last character rhymes
+    keyword: list[int]  # conditioning ids
+    include: list[int] = field(default_factory=list)  # ids to appear contiguously (theme mode)
+    heads: list[int] | None = None  # acrostic: one id per line
+    strict: bool = True
+    temperature: float = 0.8
+    top_k: int = 0
+    top_p: float = 0.9
+    repetition_penalty: float = 1.2  # subtracted from a logit per earlier use of the character
+    keyword_bonus: float = 1.5  # added to the keyword's first character where it may start
+    seed: int = 0
+    prefix: list[int] = field(default_factory=list)  # forced leading tokens (rollouts)
+
+    @property
+    def form_obj(self) -> Form:
+        return FORMS[self.form]
+
+
+class ProsodyMasks:
+    """Vocabulary-sized masks for one scheme: which characters may take which tone or rhyme."""
+
+    def __init__(self, vocab: Vocab, prosody, device="cpu"):
+        V = len(vocab)
+        is_char = torch.zeros(V, dtype=torch.bool)
+        ping = torch.zeros(V, dtype=torch.bool)
+        ze = torch.zeros(V, dtype=torch.bool)
+        groups = prosody.ping_groups()
+        member = torch.zeros(len(groups), V, dtype=torch.bool)
+        gidx = {g: i for i, g in enumerate(groups)}
+        for i, ch in enumerate(vocab.itos):
+            if i < 6 or not prosody.knows(ch):
+                continue
+            is_char[i] = True
+            tones = prosody.tones(ch)
+            ping[i] = PING in tones
+            ze[i] = ZE in tones
+            for g in prosody.ping_rhyme_groups(ch):
+                if g in gidx:
+                    member[gidx[g], i] = True
+        # keep only groups with enough characters to rhyme a 律诗 (5 distinct rhyme characters)
+        big = member.sum(1) >= 5
+        self.member = member[big].to(device)  # (G, V)
+        self.groups = [g for g, b in zip(groups, big.tolist(), strict=True) if b]
+        self.tone_ok = torch.stack([is_char, is_char & ping, is_char & ze]).to(device)  # (3, V)
+        self.is_char = is_char.to(device)
+        self.prosody = prosody
+
+    def fits(self, token: int, tone: str) -> bool:
+        return bool(self.tone_ok[TONE_PING if tone == PING else TONE_ZE, token])
+
+
+def keyword_starts(spec: DecodeSpec, masks: ProsodyMasks) -> list[int]:
+    """Sequence positions where the keyword may start: within one line, off rhyme positions, and
+    (in strict mode) every character fitting the template's tone there."""
+    form, k = spec.form_obj, len(spec.include)
+    L = form.line_len
+    out = []
+    if not k or k > L:
+        return out
+    for line in range(form.n_lines):
+        last = L - 1 if line in spec.rhyme_lines else L  # rhyme position excluded
+        for col in range(0, last - k + 1):
+            if spec.heads is not None and col == 0:
+                continue
+            if all(masks.fits(t, spec.line_tones[line][col + j]) for j, t in enumerate(spec.include)):
+                out.append(line * (L + 1) + col)
+    if not out:  # tones never fit: lenient placement anywhere off the rhyme positions
+        for line in range(form.n_lines):
+            last = L - 1 if line in spec.rhyme_lines else L
+            out += [line * (L + 1) + col for col in range(1 if spec.heads else 0, last - k + 1)]
+    return out
+
+
+@torch.no_grad()
+def decode(
+    model,
+    specs: list[DecodeSpec],
+    masks: ProsodyMasks,
+    z: torch.Tensor | None = None,
+    record_masks: bool = False,
+):
+    """Decode a batch of requests of one form. Returns tokens (B, T) and, if asked, the additive
+    masks used at each step (B, T, V) so a policy-gradient step can rebuild the same policy."""
+    form = specs[0].form_obj
+    assert all(s.form == form.name for s in specs), "decode one form per call"
+    device = masks.tone_ok.device
+    B, T, L, V = len(specs), seq_len(form), form.line_len, masks.tone_ok.shape[1]
+    slot_ids = slots(form)
+    free = free_positions(L)
+
+    form_t = torch.full((B,), FORM_IDS[form.name], device=device)
+    kw = torch.tensor([s.keyword for s in specs], device=device)
+    c, h = model.condition(form_t, kw, z)
+    # per-request random streams: one uniform per position, drawn up front
+    u = torch.stack([torch.rand(T, generator=torch.Generator().manual_seed(s.seed)) for s in specs]).to(
+        device
+    )
+    temp = torch.tensor([max(s.temperature, 1e-3) for s in specs], device=device)[:, None]
+    top_p = torch.tensor([s.top_p for s in specs], device=device)[:, None]
+    top_k = torch.tensor([s.top_k if s.top_k > 0 else TOPK_CAP for s in specs], device=device)[:, None]
+    rep = torch.tensor([s.repetition_penalty for s in specs], device=device)[:, None]
+
+    groups = torch.ones(B, masks.member.shape[0], dtype=torch.bool, device=device)  # rhyme groups still open
+    used_rhyme = torch.zeros(B, V, dtype=torch.bool, device=device)
+    counts = torch.zeros(B, V, device=device)
+    out = torch.zeros(B, T, dtype=torch.long, device=device)
+    rec = torch.zeros(B, T, V, device=device) if record_masks else None
+    prev = torch.full((B,), BOS, device=device)
+
+    starts = [keyword_starts(s, masks) for s in specs]
+    kw_done = [not s.include for s in specs]
+    kw_next = [0] * B  # index into include being forced; 0 = not started
+
+    for t in range(T):
+        line, col = divmod(t, L + 1)
+        slot = torch.full((B,), slot_ids[t], device=device)
+        if col == L:  # punctuation is placed, not sampled
+            tone_t = torch.zeros(B, dtype=torch.long, device=device)
+            _, h = model.step(prev, slot, tone_t, c, h)
+            prev = torch.full((B,), COMMA if line % 2 == 0 else PERIOD, device=device)
+            out[:, t] = prev
+            if rec is not None:
+                rec[:, t] = NEG
+                rec[:, t, prev[0]] = 0.0
+            continue
+        tone_req = [TONE_PING if s.line_tones[line][col] == PING else TONE_ZE for s in specs]
+        tone_t = torch.tensor(tone_req, device=device)
+        hidden, h = model.step(prev, slot, tone_t, c, h)
+        logits = model.logits(hidden).float() / temp  # (B, V)
+
+        allowed = masks.tone_ok[tone_t]  # (B, V) strict tone mask
+        lenient = torch.tensor([not s.strict and col in free for s in specs], device=device)
+        if lenient.any():  # 一三五不论: any character, the template's tone preferred
+            logits = logits - lenient[:, None] * (~allowed) * 2.0
+            allowed = torch.where(lenient[:, None], masks.is_char.expand(B, V), allowed)
+        is_rhyme = col == L - 1 and any(line in s.rhyme_lines for s in specs)
+        if is_rhyme:
+            rmask = (groups.float() @ masks.member.float() > 0) & ~used_rhyme
+            rl = torch.tensor([line in s.rhyme_lines for s in specs], device=device)
+            allowed = torch.where(rl[:, None], allowed & rmask, allowed)
+        logits = logits - rep * counts
+
+        forced = [-1] * B
+        for i, s in enumerate(specs):
+            if t < len(s.prefix):
+                forced[i] = s.prefix[t]
+            elif s.heads is not None and col == 0:
+                forced[i] = s.heads[line]
+            elif not kw_done[i] and kw_next[i] > 0:
+                forced[i] = s.include[kw_next[i]]
+            elif not kw_done[i] and t in starts[i]:
+                if t == starts[i][-1]:
+                    forced[i] = s.include[0]  # the last place it fits
+                else:
+                    logits[i, s.include[0]] += s.keyword_bonus
+            if col == L - 1 and line > 0:  # never repeat an earlier line
+                cur = out[i, t - col : t].tolist()
+                for j in range(line):
+                    a = j * (L + 1)
+                    if out[i, a : a + L - 1].tolist() == cur:
+                        allowed[i, out[i, a + L - 1]] = False
+        logits = logits.masked_fill(~allowed, NEG)
+        dead = ~allowed.any(1)
+        if dead.any():  # constraints left nothing: fall back to any character of the right tone
+            logits[dead] = (model.logits(hidden[dead]).float() / temp[dead]).masked_fill(
+                ~masks.tone_ok[tone_t[dead]], NEG
+            )
+
+        tok = sample(logits, u[:, t], top_k, top_p)
+        for i, f in enumerate(forced):
+            if f >= 0:
+                tok[i] = f
+                logits[i] = NEG
+                logits[i, f] = 0.0
+        if rec is not None:
+            rec[:, t] = torch.where(torch.isinf(logits), NEG, 0.0)
+
+        for i, s in enumerate(specs):  # keyword bookkeeping
+            if kw_done[i]:
+                continue
+            ti = int(tok[i])
+            if kw_next[i] > 0:
+                kw_next[i] += 1
+            elif t in starts[i] and ti == s.include[0]:
+                kw_next[i] = 1
+            if kw_next[i] >= len(s.include):
+                kw_done[i] = True
+        if is_rhyme:
+            rl_idx = [i for i, s in enumerate(specs) if line in s.rhyme_lines]
+            for i in rl_idx:
+                g = groups[i] & masks.member[:, tok[i]]
+                groups[i] = g if g.any() else groups[i]
+                used_rhyme[i, tok[i]] = True
+        counts.scatter_add_(1, tok[:, None], torch.ones(B, 1, device=device))
+        out[:, t] = tok
+        prev = tok
+    return (out, rec) if record_masks else out
+
+
+def sample(logits: torch.Tensor, u: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    """Top-k/top-p sampling with one uniform per row: logits (B, V), u (B,) -> ids (B,).
+    Inverse-CDF sampling (cumsum + searchsorted) is much cheaper than torch.multinomial on CPU."""
+    k = min(TOPK_CAP, logits.shape[1])
+    vals, idx = torch.topk(logits, k, dim=1)  # (B, k), sorted
+    probs = torch.softmax(vals, dim=1)
+    cum = torch.cumsum(probs, dim=1)
+    rank = torch.arange(k, device=logits.device)[None]
+    keep = ((cum - probs) < top_p) & (rank < top_k)
+    keep[:, 0] = True
+    probs = probs * keep
+    cum = torch.cumsum(probs, dim=1)
+    pick = torch.searchsorted(cum, (u * cum[:, -1])[:, None]).clamp(max=k - 1)
+    return idx.gather(1, pick)[:, 0]
+
+
+def tokens_to_lines(tokens: list[int], form: Form, vocab: Vocab) -> list[str]:
+    """Decoded ids -> lines with their punctuation: ["春眠不觉晓，", ...]."""
+    w = form.line_len + 1
+    return [vocab.decode(tokens[i * w : (i + 1) * w]) for i in range(form.n_lines)]
