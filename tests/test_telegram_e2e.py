@@ -4,8 +4,11 @@ Telegram Bot API server on 127.0.0.1, with the real BotService, poem engine and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import socket
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from fake_telegram import FakeTelegram
@@ -225,3 +228,41 @@ async def test_fifty_users_at_once_each_get_their_own_poem(fake, bot):
     replies = await asyncio.gather(*(fake.reply_to(user, after=mark) for user in users))
     assert [r["chat"]["id"] for r in replies] == list(users)
     assert all(len(poem_lines(r["text"])) == 4 and labels(r) for r in replies)
+
+
+async def test_webhook_mode_registers_the_hook_and_answers_posted_updates(fake, tiny_engine, db, settings):
+    with socket.socket() as s:  # a free local port for the webhook server
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    hooked = settings.model_copy(
+        update={"telegram_webhook_url": f"http://127.0.0.1:{port}/tg-hook", "telegram_webhook_port": port}
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_telegram(BotService(tiny_engine, db, hooked), hooked, stop))
+    try:
+        registered = await fake.wait_for("setWebhook")
+        assert registered.params["url"] == hooked.telegram_webhook_url
+        secret = registered.params["secret_token"]
+        mark = len(fake.calls)
+        message = fake.user_says(USER, "/poem 梅")  # queued at the fake; delivered here by webhook instead
+        update = {"update_id": 1, "message": message}
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):  # setWebhook may come just before the server listens
+                with contextlib.suppress(OSError):
+                    _, probe = await asyncio.open_connection("127.0.0.1", port)
+                    probe.close()
+                    break
+                await asyncio.sleep(0.05)
+            forged = await http.post(f"http://127.0.0.1:{port}/tg-hook", json=update)
+            assert forged.status == 403  # no secret header: refused
+            async with http.post(
+                f"http://127.0.0.1:{port}/tg-hook",
+                json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": secret},
+            ) as posted:
+                assert posted.status == 200
+        reply = await fake.reply_to(USER, after=mark)
+        assert "梅" in reply["text"] and labels(reply)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
