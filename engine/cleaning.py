@@ -73,23 +73,22 @@ QUOTE_MARKS = "「」『』《》〈〉“”‘’\"'＂﹁﹂﹃﹄"
 FOOTNOTE_NUMBER = re.compile(r"[一二三四五六七八九十百〇○零]*")
 # Real characters that the corpus only ever uses as a box for a lost one ("囗囗囗囗囗，留心禁漏川").
 PLACEHOLDER_HANZI = frozenset("囗")
-_QUOTES = str.maketrans("", "", QUOTE_MARKS)
+_QUOTES = re.compile("[" + re.escape(QUOTE_MARKS) + "]")
+_VARIANT_PUNCT = re.compile("[" + re.escape("".join(chr(c) for c in PUNCT_MAP)) + " \t\u3000\u00a0\r]")
 
 
 class DamagedText(ValueError):
     """The record cannot be read as a poem (placeholders, junk, unbalanced notes...)."""
 
 
+HANZI_RANGES = "\u4e00-\u9fff\u3400-\u4dbf\U00020000-\U0003134f\uf900-\ufaff\U0002f800-\U0002fa1f"
+_NOT_HANZI = re.compile(f"[^{HANZI_RANGES}]")
+_BRACKET = re.compile("[" + re.escape("".join([*NOTE_BRACKETS, *CLOSERS, RESTORED_OPEN, GLYPH_OPEN])) + "]")
+
+
 def is_hanzi(ch: str) -> bool:
     """A Chinese character: CJK unified ideographs (all extensions) or compatibility ideographs."""
-    cp = ord(ch)
-    return (
-        0x4E00 <= cp <= 0x9FFF
-        or 0x3400 <= cp <= 0x4DBF
-        or 0x20000 <= cp <= 0x3134F
-        or 0xF900 <= cp <= 0xFAFF
-        or 0x2F800 <= cp <= 0x2FA1F
-    )
+    return len(ch) == 1 and _NOT_HANZI.match(ch) is None
 
 
 @lru_cache(maxsize=1)
@@ -103,12 +102,16 @@ def to_simplified(text: str) -> str:
 
 def normalise_punctuation(text: str) -> str:
     """Full-width punctuation, NFC-folded ideographs, no spaces."""
-    text = unicodedata.normalize("NFC", text).translate(PUNCT_MAP)
-    return re.sub(r"[ \t\u3000\u00a0\r]+", "", text)
+    text = unicodedata.normalize("NFC", text)
+    if not _VARIANT_PUNCT.search(text):  # the common case: nothing to change
+        return text
+    return re.sub(r"[ \t\u3000\u00a0\r]+", "", text.translate(PUNCT_MAP))
 
 
 def strip_notes(text: str) -> str:
     """Remove bracketed notes (nested, possibly across lines); unwrap restored characters."""
+    if not _BRACKET.search(text):
+        return text
     out: list[str] = []
     stack: list[tuple[str, int]] = []  # (opening bracket, length of `out` when it opened)
     for ch in text:
@@ -148,6 +151,8 @@ def _segments(text: str, kind: str) -> list[str]:
 
 def _split_questions(segments: list[str]) -> list[str]:
     """Read each ？ as a clause end or as a damage marker (see the module docstring)."""
+    if not any("？" in s for s in segments):
+        return segments
     plain = Counter(len(s) for s in segments if "？" not in s)
     usual = plain.most_common(1)[0][0] if plain else None
     clauses: list[str] = []
@@ -167,14 +172,13 @@ def _split_questions(segments: list[str]) -> list[str]:
 
 def split_clauses(text: str, kind: str = "shi") -> tuple[str, ...]:
     """Clauses of an already simplified, note-free text; DamagedText if any junk is left."""
-    text = text.translate(_QUOTES)
+    text = _QUOTES.sub("", text)
     clauses = _split_questions(_segments(text, kind))
-    for clause in clauses:
-        for ch in clause:
-            if not is_hanzi(ch):
-                raise DamagedText(f"not a Chinese character: {ch!r}")
-            if ch in PLACEHOLDER_HANZI:
-                raise DamagedText(f"placeholder for a lost character: {ch!r}")
+    joined = "".join(clauses)
+    if bad := _NOT_HANZI.search(joined):
+        raise DamagedText(f"not a Chinese character: {bad.group()!r}")
+    if lost := PLACEHOLDER_HANZI.intersection(joined):
+        raise DamagedText(f"placeholder for a lost character: {min(lost)!r}")
     return tuple(clauses)
 
 
