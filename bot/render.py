@@ -23,7 +23,8 @@ def error_text(err: YinshiError) -> str:
 
 
 def model_tag(model: str, version: str) -> str:
-    """'— gan v2026.11.22'."""
+    """'— gan v2026.11.22' (a version written 'gan-2026.11.22' loses its model prefix)."""
+    version = version.removeprefix(f"{model}-")
     version = version if version.startswith("v") else f"v{version}"
     return f"— {model} {version}"
 
@@ -42,8 +43,8 @@ def render_poem(result: PoemResult) -> str:
     if result.acrostic:
         tag += " · 藏头 acrostic"
     parts = [title, "", *result.lines, "", tag]
-    if result.note:
-        parts += ["", result.note]
+    if result.note:  # "中文 / English" -> one line each
+        parts += ["", *(part.strip() for part in result.note.split(" / ", 1))]
     return "\n".join(parts)
 
 

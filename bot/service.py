@@ -475,9 +475,13 @@ def validate_keyword(keyword: str | None) -> str:
     if len(keyword) > MAX_KEYWORD_CHARS:
         zh = f"关键词太长（{len(keyword)} 个字），最多 {MAX_KEYWORD_CHARS} 个字。"
         en = f"The keyword is too long ({len(keyword)} characters); use at most {MAX_KEYWORD_CHARS}."
-        if not any(_HAN.match(c) for c in keyword):
+        n_han = sum(1 for c in keyword if _HAN.match(c))
+        if not n_han:
             zh += "请用汉字，例如 春、月、山。"
             en += " Use Chinese characters, e.g. 春 (spring), 月 (moon), 山 (mountain)."
+        elif n_han >= 10:
+            zh += "要检查一首诗的格律，请用 /check。"
+            en += " To check a poem's meter, use /check."
         raise InvalidInput(zh, en)
     return keyword
 
