@@ -33,7 +33,6 @@ from functools import lru_cache
 
 import opencc
 
-CLAUSE_SEPARATORS = "，。；：！？"
 PUNCT_MAP = str.maketrans(
     {
         ",": "，",
