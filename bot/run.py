@@ -47,16 +47,16 @@ def adapter_runs(
 
         runs.append(run_discord(service, settings, stop))
     if console or not runs:
-        from adapters.console_adapter import run_console
-
-        runs.append(_then_stop(run_console(service, stop_event=stop), stop))
+        runs.append(_console(service, stop))
     return runs
 
 
-async def _then_stop(run: Coroutine, stop: asyncio.Event) -> None:
-    """When the console ends (EOF, /quit) the whole bot stops."""
+async def _console(service: BotService, stop: asyncio.Event) -> None:
+    """The console REPL; when it ends (EOF, /quit) the whole bot stops."""
+    from adapters.console_adapter import run_console
+
     try:
-        await run
+        await run_console(service, stop_event=stop)
     finally:
         stop.set()
 
