@@ -17,3 +17,7 @@ app.add_typer(data_app, name="data")
 from engine.check_cli import check_command  # noqa: E402
 
 app.command("check")(check_command)
+
+from engine.train_cli import train_command  # noqa: E402
+
+app.command("train")(train_command)

@@ -74,13 +74,16 @@ class PoemData:
             keywords=kws,
         )
 
-    def epoch(self, batch_size: int, rng: random.Random):
-        """All poems once, in batches of one form, forms interleaved at random."""
+    def plan(self, batch_size: int, rng: random.Random) -> list[tuple[str, list[int]]]:
+        """One pass over all poems: (form, indices) batches, forms interleaved at random."""
         plan = []
         for f, d in self.forms.items():
             order = list(range(len(d)))
             rng.shuffle(order)
             plan += [(f, order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
         rng.shuffle(plan)
-        for f, idx in plan:
+        return plan
+
+    def epoch(self, batch_size: int, rng: random.Random):
+        for f, idx in self.plan(batch_size, rng):
             yield self.make_batch(f, idx, rng)

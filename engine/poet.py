@@ -223,7 +223,7 @@ class Poet:
                 specs = [it[1] for it in items]
                 z = self._latents(m, [requests[it[0]] for it in items], specs)
                 tokens = decode(m.decoder, specs, m.masks_for(scheme, self.device), z=z).tolist()
-                for (i, spec, kw, note, seed), toks, zi in zip(
+                for (i, _spec, kw, note, seed), toks, zi in zip(
                     items, tokens, z if z is not None else [None] * len(items), strict=True
                 ):
                     req = requests[i]

@@ -51,6 +51,9 @@ class TrainConfig:
     dropout: float = 0.2
     min_char_count: int = 3
     limit_poems: int | None = None  # use only the first N training poems (tests, quick runs)
+    resume: bool = False  # continue from out_dir/last if it exists
+    threads: int | None = None  # torch CPU threads (None: torch's default)
+    adv_minutes: float | None = None  # stop the adversarial phase after this long
     scheme: str = "pingshui"
     # VAE
     z_dim: int = 32
@@ -70,12 +73,11 @@ class TrainConfig:
         return d
 
 
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to min_lr."""
+def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over the first steps, then cosine decay to min_lr as progress goes 0 -> 1."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * frac))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def data_hash(poems: list[Poem]) -> str:
@@ -142,48 +144,50 @@ def evaluate_loss(model, data: PoemData, cfg: TrainConfig, device, vae: bool, ma
     return out
 
 
-def train_mle(model, train: PoemData, valid: PoemData, cfg: TrainConfig, device, vae: bool, log, save_fn):
-    """MLE (GAN generator) or ELBO (VAE) training. Returns the history of evaluations."""
+def train_mle(model, train: PoemData, valid: PoemData, cfg: TrainConfig, device, vae: bool, log, save_fn,
+              resume: dict | None = None):
+    """MLE (GAN generator) or ELBO (VAE) training for `cfg.epochs` passes or `cfg.max_minutes`,
+    whichever ends first; the learning rate follows whichever is further along. Returns the
+    history of evaluations. `resume` is a saved 'last' checkpoint blob."""
     rng = random.Random(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-    steps_per_epoch = sum(math.ceil(len(d) / cfg.batch_size) for d in train.forms.values())
-    total = max(1, int(steps_per_epoch * cfg.epochs))
-    t0, step, history = time.time(), 0, []
-    bar = tqdm(total=total, desc=f"{cfg.model} train", disable=not log.verbose)
+    plan = [b for _ in range(math.ceil(cfg.epochs)) for b in train.plan(cfg.batch_size, rng)]
+    total = max(1, int(len(plan) * cfg.epochs / math.ceil(cfg.epochs)))
+    step, history, spent = 0, [], 0.0
+    if resume:
+        opt.load_state_dict(resume["optimizer"])
+        step, history, spent = resume["meta"]["step"], resume["meta"]["history"], resume["meta"]["minutes"] * 60
+        log(json.dumps({"event": "resume", "step": step}))
+    t0 = time.time() - spent
+    budget = cfg.max_minutes * 60 if cfg.max_minutes else float("inf")
+    bar = tqdm(total=total, initial=step, desc=f"{cfg.model} train", disable=not log.verbose)
     model.train()
     while step < total:
-        for b in train.epoch(cfg.batch_size, rng):
-            if step >= total or (cfg.max_minutes and time.time() - t0 > cfg.max_minutes * 60):
-                total = step
-                break
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, cfg)
-            b = b.to(device)
-            if vae:
-                kl_w = min(1.0, step / max(1, cfg.kl_anneal_steps))
-                _, loss, st = model(b.tokens, b.prev, b.slot, b.tone, b.form_ids, b.keyword, kl_weight=kl_w)
-            else:
-                _, loss = model(b.prev, b.slot, b.tone, b.form_ids, b.keyword, targets=b.tokens)
-                st = {}
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            step += 1
-            bar.update(1)
-            bar.set_postfix(
-                loss=f"{loss.item():.3f}", **{k: f"{v:.2f}" for k, v in st.items() if k != "elbo"}
-            )
-            if step % cfg.eval_every == 0 or step == total:
-                ev = {
-                    "step": step,
-                    "train_loss": loss.item(),
-                    "minutes": (time.time() - t0) / 60,
-                    **evaluate_loss(model, valid, cfg, device, vae),
-                }
-                history.append(ev)
-                log(json.dumps(ev, ensure_ascii=False))
-                save_fn(step, history)
+        elapsed = time.time() - t0
+        if elapsed > budget:
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr_at(max(step / total, elapsed / budget), step, cfg)
+        b = train.make_batch(*plan[step], rng).to(device)
+        if vae:
+            kl_w = min(1.0, step / max(1, cfg.kl_anneal_steps))
+            _, loss, st = model(b.tokens, b.prev, b.slot, b.tone, b.form_ids, b.keyword, kl_weight=kl_w)
+        else:
+            _, loss = model(b.prev, b.slot, b.tone, b.form_ids, b.keyword, targets=b.tokens)
+            st = {}
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}", **{k: f"{v:.2f}" for k, v in st.items() if k != "elbo"})
+        if step % cfg.eval_every == 0 or step == total or time.time() - t0 > budget:
+            ev = {"step": step, "train_loss": loss.item(), "minutes": (time.time() - t0) / 60,
+                  **evaluate_loss(model, valid, cfg, device, vae)}
+            history.append(ev)
+            log(json.dumps(ev, ensure_ascii=False))
+            save_fn(step, history, minutes=ev["minutes"], optimizer=opt.state_dict())
     bar.close()
     return history
 
@@ -261,7 +265,11 @@ def train_gan_adversarial(
 
     baseline = 0.5
     bar = tqdm(range(cfg.adv_steps), desc="adversarial", disable=not log.verbose)
+    t0 = time.time()
     for step in bar:
+        if cfg.adv_minutes and time.time() - t0 > cfg.adv_minutes * 60:
+            history.append({"phase": "adversarial", "stopped_at_step": step, "reason": "adv_minutes"})
+            break
         form = rng.choices(forms, weights)[0]
         specs = random_specs(train, form, cfg.adv_batch, rng, cfg.adv.temperature)
         gen.eval()
@@ -322,6 +330,8 @@ def train(cfg: TrainConfig, poems: list[Poem], verbose: bool = True) -> Path:
     """Train `cfg.model` on `poems`; write the final checkpoint to cfg.out_dir. Returns that path."""
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     t_start = time.time()
     vocab, train_data, valid_data, train_poems = prepare(poems, cfg)
@@ -362,17 +372,18 @@ def train(cfg: TrainConfig, poems: list[Poem], verbose: bool = True) -> Path:
         model = PoemLM(lm_cfg).to(device)
         config = lm_cfg.to_dict()
 
-    def save_fn(step, history, out=cfg.out_dir / "last", **extra):
-        checkpoint.save(
-            out,
-            kind=cfg.model,
-            model=model,
-            config=config,
-            vocab=vocab,
-            meta={**meta, "step": step, "history": history, **extra},
-        )
+    def save_fn(step, history, minutes, optimizer):
+        checkpoint.save(cfg.out_dir / "last", kind=cfg.model, model=model, config=config, vocab=vocab,
+                        meta={**meta, "step": step, "history": history, "minutes": minutes},
+                        extra_state={"optimizer": optimizer})
 
-    history = train_mle(model, train_data, valid_data, cfg, device, cfg.model == "vae", log, save_fn)
+    resume = None
+    if cfg.resume and (cfg.out_dir / "last" / "model.pt").exists():
+        resume = checkpoint.load_blob(cfg.out_dir / "last", map_location=device)
+        if resume["vocab"] != vocab.to_json():
+            raise ValueError("cannot resume: the vocabulary differs (different data or settings)")
+        checkpoint.load_state(model, resume["model"])
+    history = train_mle(model, train_data, valid_data, cfg, device, cfg.model == "vae", log, save_fn, resume)
     meta["minutes_mle"] = (time.time() - t_start) / 60
     lexicon = {"lexicon": corpus_lexicon(train_poems)}
     if cfg.model == "gan":

@@ -1,0 +1,50 @@
+"""`yinshi train vae|gan`: train a generator on the corpus and write a self-describing checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from engine.settings import get_settings
+
+
+def train_command(
+    model: str = typer.Argument(..., help="gan | vae"),
+    out: Path = typer.Option(None, help="output directory (default: data_dir/runs/MODEL)"),
+    corpus_dir: Path = typer.Option(None, help="chinese-poetry clone (default: settings.corpus_dir)"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    epochs: float = typer.Option(1.0, help="passes over the training split (MLE / VAE phase)"),
+    max_minutes: float = typer.Option(None, help="stop the MLE / VAE phase after this many minutes"),
+    adv_minutes: float = typer.Option(None, help="GAN: stop the adversarial phase after this many minutes"),
+    adv_steps: int = typer.Option(200, help="GAN: policy-gradient steps"),
+    d_pretrain_steps: int = typer.Option(300, help="GAN: discriminator pretraining steps"),
+    batch_size: int = typer.Option(64),
+    lr: float = typer.Option(2e-3),
+    n_embd: int = typer.Option(256),
+    n_hidden: int = typer.Option(512),
+    n_layer: int = typer.Option(2),
+    z_dim: int = typer.Option(32, help="VAE latent size"),
+    limit_poems: int = typer.Option(None, help="use only the first N training poems"),
+    eval_every: int = typer.Option(500),
+    seed: int = typer.Option(1337),
+    threads: int = typer.Option(None, help="torch CPU threads"),
+    resume: bool = typer.Option(False, help="continue from OUT/last"),
+) -> None:
+    """Train the GAN (MLE pretraining, discriminator, adversarial) or the VAE."""
+    from engine.corpus import load_corpus
+    from engine.train import TrainConfig, train
+
+    if model not in ("gan", "vae"):
+        raise typer.BadParameter("模型只能是 gan 或 vae / model must be gan or vae")
+    settings = get_settings()
+    cfg = TrainConfig(
+        model=model, out_dir=out or settings.data_dir / "runs" / model, device=device, epochs=epochs,
+        max_minutes=max_minutes, adv_minutes=adv_minutes, adv_steps=adv_steps, d_pretrain_steps=d_pretrain_steps,
+        batch_size=batch_size, lr=lr, n_embd=n_embd, n_hidden=n_hidden, n_layer=n_layer, z_dim=z_dim,
+        limit_poems=limit_poems, eval_every=eval_every, seed=seed, threads=threads, resume=resume,
+        min_char_count=settings.min_char_count,
+    )
+    poems = load_corpus(corpus_dir, progress=True)
+    final = train(cfg, poems)
+    typer.echo(f"checkpoint: {final}")
