@@ -21,3 +21,11 @@ app.command("check")(check_command)
 from engine.train_cli import train_command  # noqa: E402
 
 app.command("train")(train_command)
+
+from engine.poem_cli import poem_command  # noqa: E402
+
+app.command("poem")(poem_command)
+
+from engine.bench import bench_command  # noqa: E402
+
+app.command("bench")(bench_command)

@@ -1,0 +1,95 @@
+"""`yinshi bench`: generation latency at batch 1 (p50/p95), batched throughput, peak memory, FLOPs.
+
+Speed is a benchmark, never a test: the figures depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engine.api import PoemRequest
+from engine.encoding import seq_len
+from engine.forms import FORMS
+
+KEYWORDS = ("春", "秋", "月", "山", "江", "风", "雪", "花", "明月", "故乡", "夜", "雨")
+
+
+def flops_per_poem(cfg, form: str, vocab_size: int) -> int:
+    """Multiply-adds x 2 of one poem's decode: GRU layers at every step, output layer and logits over
+    the whole vocabulary at the sampled (non-punctuation) positions."""
+    f = FORMS[form]
+    E, H, L = cfg.n_embd, cfg.n_hidden, cfg.n_layer
+    gru = 3 * H * (E + H) + (L - 1) * 3 * H * (2 * H)
+    out = H * E + E * vocab_size
+    steps, sampled = seq_len(f), f.n_chars
+    return 2 * (steps * gru + sampled * out)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_command(
+    model: str = typer.Option("all", help="gan | vae | all"),
+    forms: str = typer.Option("wujue,qijue,wulv,qilv", help="comma-separated forms"),
+    batch: int = typer.Option(256, help="batch size for the throughput run"),
+    single: int = typer.Option(30, help="batch-1 requests per form for latency"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    threads: int = typer.Option(None, help="torch CPU threads"),
+    model_dir: Path = typer.Option(None),
+    json_out: Path = typer.Option(None, "--json", help="also write the figures here"),
+) -> None:
+    """Print latency, throughput, peak memory and FLOPs per poem for each model and form."""
+    from engine.poet import Poet
+
+    if threads:
+        torch.set_num_threads(threads)
+    poet = Poet.load(model_dir, device)
+    names = list(poet.models) if model == "all" else [model]
+    dev = poet.device
+    rows = []
+    for name in names:
+        m = poet.models[name]
+        for form in forms.split(","):
+            reqs = [PoemRequest(keyword=KEYWORDS[i % len(KEYWORDS)], form=form, model=name, seed=i) for i in range(batch)]
+            poet.generate_batch(reqs[:4])  # warm-up: masks, allocator
+            lat = []
+            for i in range(single):
+                t = time.perf_counter()
+                poet.generate_batch([reqs[i]])
+                lat.append((time.perf_counter() - t) * 1000)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            t = time.perf_counter()
+            res = poet.generate_batch(reqs)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            dt = time.perf_counter() - t
+            assert all(hasattr(r, "lines") for r in res), res[0]
+            q = statistics.quantiles(lat, n=20)
+            rows.append({
+                "model": name, "version": m.version, "form": form, "device": str(dev),
+                "threads": torch.get_num_threads(), "p50_ms": round(statistics.median(lat), 2), "p95_ms": round(q[18], 2),
+                "batch": batch, "poems_per_s": round(batch / dt, 1),
+                "peak_mem_mb": round(torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else _peak_rss_mb(), 1),
+                "mflops_per_poem": round(flops_per_poem(m.decoder.cfg, form, len(m.vocab)) / 1e6, 1),
+            })
+            rows[-1]["achieved_gflops"] = round(rows[-1]["poems_per_s"] * rows[-1]["mflops_per_poem"] / 1e3, 1)
+    table = Table(title=f"yinshi bench · {dev} · {torch.get_num_threads()} threads")
+    for col in rows[0]:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(v) for v in r.values()))
+    Console().print(table)
+    if json_out:
+        json_out.write_text(json.dumps(rows, ensure_ascii=False, indent=2))
