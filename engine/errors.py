@@ -29,3 +29,10 @@ class Overloaded(YinshiError):
 class RequestTimeout(YinshiError):
     def __init__(self) -> None:
         super().__init__("作诗超时，请再试一次。", "Writing the poem took too long; please try again.")
+
+
+class EngineUnavailable(YinshiError):
+    """The engine is shut down, or a remote engine cannot be reached."""
+
+    def __init__(self) -> None:
+        super().__init__("诗人暂时不在，请稍后再试。", "The poet is not available right now; please try again later.")

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     request_timeout_s: float = 10.0
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    engine_url: str | None = None  # e.g. http://127.0.0.1:8080: use a `yinshi serve` engine over HTTP
 
     # storage
     database_url: str | None = None  # default: sqlite file in data_dir

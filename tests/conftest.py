@@ -1,0 +1,84 @@
+"""Shared fixtures: the fixture corpus, two tiny trained generators, a Poet and a started AsyncEngine.
+
+The tiny models are really trained (a few seconds on CPU, once per session) from the fixture slice
+of chinese-poetry in tests/fixtures, so every test that writes poems runs the real code paths.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import torch
+
+from engine.async_engine import AsyncEngine
+from engine.corpus import load_corpus
+from engine.poet import Poet
+from engine.settings import Settings
+from engine.train import TrainConfig, train
+
+torch.set_num_threads(1)  # CI has 2 cores; several torch threads per test process only fight
+
+FIXTURE_CORPUS = Path(__file__).parent / "fixtures" / "chinese-poetry"
+
+
+@pytest.fixture(scope="session")
+def fixture_poems():
+    """The 400-odd real poems of tests/fixtures/chinese-poetry (simplified, classified, split)."""
+    return load_corpus(FIXTURE_CORPUS, use_cache=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(fixture_poems, tmp_path_factory) -> Path:
+    """A model dir with gan/ and vae/ checkpoints, trained here in a few seconds (~4 s on one core)."""
+    root = tmp_path_factory.mktemp("tiny-models")
+    started = time.perf_counter()
+    for model in ("gan", "vae"):
+        cfg = TrainConfig(
+            model=model,
+            out_dir=root / f"run-{model}",
+            device="cpu",
+            limit_poems=None,
+            epochs=1.0,
+            batch_size=32,
+            n_embd=32,
+            n_hidden=64,
+            n_layer=1,
+            eval_every=10**6,
+            d_pretrain_steps=5,
+            adv_steps=2,
+            adv_batch=8,
+            kl_anneal_steps=20,
+            min_char_count=1,
+        )
+        final = train(cfg, fixture_poems, verbose=False)
+        shutil.copytree(final, root / model)
+    print(f"\ntiny models trained in {time.perf_counter() - started:.1f}s")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_poet(tiny_model_dir) -> Poet:
+    return Poet.load(tiny_model_dir, device="cpu")
+
+
+def engine_settings(**overrides) -> Settings:
+    """Serving settings for tests: no .env, generous timeout (CI machines are slow and shared)."""
+    values = dict(max_batch_size=64, max_wait_ms=5.0, max_queue=1024, request_timeout_s=60.0)
+    return Settings(_env_file=None, **{**values, **overrides})
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def tiny_engine(tiny_poet):
+    """A started AsyncEngine over the tiny models, one per test.
+
+    Set up on the session loop (the Telegram and Discord tests run there); a test on its own
+    function loop works too: the engine moves its batcher to the loop that first uses it.
+    """
+    engine = AsyncEngine(tiny_poet, engine_settings())
+    await engine.start()
+    yield engine
+    await engine.close()
