@@ -90,6 +90,6 @@ def bench_command(
         table.add_column(col)
     for r in rows:
         table.add_row(*(str(v) for v in r.values()))
-    Console().print(table)
+    Console(width=220).print(table)
     if json_out:
         json_out.write_text(json.dumps(rows, ensure_ascii=False, indent=2))

@@ -133,73 +133,89 @@ def decode(
     kw = torch.tensor([s.keyword for s in specs], device=device)
     c, h = model.condition(form_t, kw, z)
     # per-request random streams: one uniform per position, drawn up front
-    u = torch.stack([torch.rand(T, generator=torch.Generator().manual_seed(s.seed)) for s in specs]).to(
-        device
-    )
+    u = torch.stack([torch.rand(T, generator=torch.Generator().manual_seed(s.seed)) for s in specs]).to(device)
     temp = torch.tensor([max(s.temperature, 1e-3) for s in specs], device=device)[:, None]
     top_p = torch.tensor([s.top_p for s in specs], device=device)[:, None]
     top_k = torch.tensor([s.top_k if s.top_k > 0 else TOPK_CAP for s in specs], device=device)[:, None]
     rep = torch.tensor([s.repetition_penalty for s in specs], device=device)[:, None]
 
+    # per-position plans (B, T): tone asked, lenient freedom, rhyme position, forced token
+    tone_all = torch.zeros(B, T, dtype=torch.long)
+    lenient_all = torch.zeros(B, T, dtype=torch.bool)
+    rhyme_all = torch.zeros(B, T, dtype=torch.bool)
+    forced_all = torch.full((B, T), -1, dtype=torch.long)
+    for i, s in enumerate(specs):
+        for line in range(form.n_lines):
+            base = line * (L + 1)
+            for col in range(L):
+                tone_all[i, base + col] = TONE_PING if s.line_tones[line][col] == PING else TONE_ZE
+                lenient_all[i, base + col] = not s.strict and col in free
+            rhyme_all[i, base + L - 1] = line in s.rhyme_lines
+            forced_all[i, base + L] = COMMA if line % 2 == 0 else PERIOD
+            if s.heads is not None:
+                forced_all[i, base] = s.heads[line]
+        if s.prefix:
+            forced_all[i, : len(s.prefix)] = torch.tensor(s.prefix)
+    tone_all, lenient_all, rhyme_all, forced_all = (x.to(device) for x in (tone_all, lenient_all, rhyme_all, forced_all))
+    lenient_any, rhyme_any = lenient_all.any(0).tolist(), rhyme_all.any(0).tolist()
+
     groups = torch.ones(B, masks.member.shape[0], dtype=torch.bool, device=device)  # rhyme groups still open
     used_rhyme = torch.zeros(B, V, dtype=torch.bool, device=device)
     counts = torch.zeros(B, V, device=device)
+    ones = torch.ones(B, 1, device=device)
     out = torch.zeros(B, T, dtype=torch.long, device=device)
     rec = torch.zeros(B, T, V, device=device) if record_masks else None
     prev = torch.full((B,), BOS, device=device)
 
-    starts = [keyword_starts(s, masks) for s in specs]
-    kw_done = [not s.include for s in specs]
-    kw_next = [0] * B  # index into include being forced; 0 = not started
+    # keyword placement state, only for requests that must include a keyword
+    kw_rows = [i for i, s in enumerate(specs) if s.include]
+    starts = {i: keyword_starts(specs[i], masks) for i in kw_rows}
+    kw_next = dict.fromkeys(kw_rows, 0)  # index into include being forced; 0 = not started
 
     for t in range(T):
         line, col = divmod(t, L + 1)
         slot = torch.full((B,), slot_ids[t], device=device)
+        tone_t = tone_all[:, t]
         if col == L:  # punctuation is placed, not sampled
-            tone_t = torch.zeros(B, dtype=torch.long, device=device)
             _, h = model.step(prev, slot, tone_t, c, h)
-            prev = torch.full((B,), COMMA if line % 2 == 0 else PERIOD, device=device)
+            prev = forced_all[:, t]
             out[:, t] = prev
             if rec is not None:
                 rec[:, t] = NEG
-                rec[:, t, prev[0]] = 0.0
+                rec[:, t].scatter_(1, prev[:, None], 0.0)
             continue
-        tone_req = [TONE_PING if s.line_tones[line][col] == PING else TONE_ZE for s in specs]
-        tone_t = torch.tensor(tone_req, device=device)
         hidden, h = model.step(prev, slot, tone_t, c, h)
         logits = model.logits(hidden).float() / temp  # (B, V)
 
         allowed = masks.tone_ok[tone_t]  # (B, V) strict tone mask
-        lenient = torch.tensor([not s.strict and col in free for s in specs], device=device)
-        if lenient.any():  # 一三五不论: any character, the template's tone preferred
-            logits = logits - lenient[:, None] * (~allowed) * 2.0
-            allowed = torch.where(lenient[:, None], masks.is_char.expand(B, V), allowed)
-        is_rhyme = col == L - 1 and any(line in s.rhyme_lines for s in specs)
-        if is_rhyme:
+        if lenient_any[t]:  # 一三五不论: any character, the template's tone preferred
+            len_t = lenient_all[:, t, None]
+            logits = logits - len_t * (~allowed) * 2.0
+            allowed = torch.where(len_t, masks.is_char.expand(B, V), allowed)
+        if rhyme_any[t]:
             rmask = (groups.float() @ masks.member.float() > 0) & ~used_rhyme
-            rl = torch.tensor([line in s.rhyme_lines for s in specs], device=device)
-            allowed = torch.where(rl[:, None], allowed & rmask, allowed)
+            allowed = torch.where(rhyme_all[:, t, None], allowed & rmask, allowed)
         logits = logits - rep * counts
+        if col == L - 1 and line > 0:  # never repeat an earlier line
+            cur = out[:, t - col : t]
+            for j in range(line):
+                a = j * (L + 1)
+                rows = (out[:, a : a + L - 1] == cur).all(1).nonzero()[:, 0]
+                allowed[rows, out[rows, a + L - 1]] = False
 
-        forced = [-1] * B
-        for i, s in enumerate(specs):
-            if t < len(s.prefix):
-                forced[i] = s.prefix[t]
-            elif s.heads is not None and col == 0:
-                forced[i] = s.heads[line]
-            elif not kw_done[i] and kw_next[i] > 0:
-                forced[i] = s.include[kw_next[i]]
-            elif not kw_done[i] and t in starts[i]:
+        forced = forced_all[:, t].clone()
+        for i in kw_rows:
+            k = kw_next[i]
+            if k < 0:
+                continue
+            if k > 0:
+                forced[i] = specs[i].include[k]
+            elif t in starts[i]:
                 if t == starts[i][-1]:
-                    forced[i] = s.include[0]  # the last place it fits
+                    forced[i] = specs[i].include[0]  # the last place it fits
                 else:
-                    logits[i, s.include[0]] += s.keyword_bonus
-            if col == L - 1 and line > 0:  # never repeat an earlier line
-                cur = out[i, t - col : t].tolist()
-                for j in range(line):
-                    a = j * (L + 1)
-                    if out[i, a : a + L - 1].tolist() == cur:
-                        allowed[i, out[i, a + L - 1]] = False
+                    logits[i, specs[i].include[0]] += specs[i].keyword_bonus
+
         logits = logits.masked_fill(~allowed, NEG)
         dead = ~allowed.any(1)
         if dead.any():  # constraints left nothing: fall back to any character of the right tone
@@ -208,31 +224,28 @@ def decode(
             )
 
         tok = sample(logits, u[:, t], top_k, top_p)
-        for i, f in enumerate(forced):
-            if f >= 0:
-                tok[i] = f
-                logits[i] = NEG
-                logits[i, f] = 0.0
+        fm = forced >= 0
+        tok = torch.where(fm, forced, tok)
         if rec is not None:
             rec[:, t] = torch.where(torch.isinf(logits), NEG, 0.0)
+            rec[fm, t] = NEG
+            rec[fm, t, forced[fm]] = 0.0
 
-        for i, s in enumerate(specs):  # keyword bookkeeping
-            if kw_done[i]:
+        for i in kw_rows:  # keyword bookkeeping: -1 once placed
+            k = kw_next[i]
+            if k < 0:
                 continue
-            ti = int(tok[i])
-            if kw_next[i] > 0:
-                kw_next[i] += 1
-            elif t in starts[i] and ti == s.include[0]:
-                kw_next[i] = 1
-            if kw_next[i] >= len(s.include):
-                kw_done[i] = True
-        if is_rhyme:
-            rl_idx = [i for i, s in enumerate(specs) if line in s.rhyme_lines]
-            for i in rl_idx:
-                g = groups[i] & masks.member[:, tok[i]]
-                groups[i] = g if g.any() else groups[i]
-                used_rhyme[i, tok[i]] = True
-        counts.scatter_add_(1, tok[:, None], torch.ones(B, 1, device=device))
+            if k > 0:
+                k += 1
+            elif t in starts[i] and int(tok[i]) == specs[i].include[0]:
+                k = 1
+            kw_next[i] = -1 if k >= len(specs[i].include) else k
+        if rhyme_any[t]:
+            rows = rhyme_all[:, t]
+            g = groups & masks.member[:, tok].t()
+            groups = torch.where((rows & g.any(1))[:, None], g, groups)
+            used_rhyme[rows, tok[rows]] = True
+        counts.scatter_add_(1, tok[:, None], ones)
         out[:, t] = tok
         prev = tok
     return (out, rec) if record_masks else out
