@@ -38,6 +38,11 @@ def bilingual(text: str) -> bool:
     return bool(HAN.search(text)) and bool(LATIN.search(text))
 
 
+def poem_lines(text: str) -> list[str]:
+    """The verse lines of a rendered poem: Chinese characters ending in ， or 。."""
+    return [line for line in text.splitlines() if re.fullmatch(r"[\u4e00-\u9fff]{5,7}[，。]", line)]
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def fake(monkeypatch) -> AsyncIterator[FakeDiscord]:
     monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)  # restored afterwards
@@ -156,7 +161,8 @@ async def test_poem_is_posted_with_star_buttons_and_a_tap_stores_the_rating(fake
     async with running_bot(fake, service, settings):
         message, poem_id = await write_poem(fake)
         assert not message["flags"] & EPHEMERAL, "a poem is posted for everyone"
-        assert "春" in message["content"] and message["content"].count("\n") >= 4
+        assert "「春」" in message["content"]
+        assert len(poem_lines(message["content"])) == 4, message["content"]  # a 五绝 by default
         assert stored_rating(service, poem_id) is None
 
         ack = await tap(fake, message, f"yinshi:rate:{poem_id}:4")
