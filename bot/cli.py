@@ -29,3 +29,7 @@ app.command("poem")(poem_command)
 from engine.bench import bench_command  # noqa: E402
 
 app.command("bench")(bench_command)
+
+from engine.http_api import serve_command  # noqa: E402
+
+app.command("serve")(serve_command)

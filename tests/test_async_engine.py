@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 
 import pytest
+from gated_poet import Gate
 
 from engine.api import PoemRequest, PoemResult
 from engine.async_engine import AsyncEngine
@@ -36,30 +36,6 @@ def assert_poem(result: PoemResult, form: str, model: str) -> None:
     for line in result.lines:
         assert len(line) == f.line_len + 1 and line[-1] in "，。", result.lines
         assert all(HAN.fullmatch(ch) for ch in line[:-1]), result.lines
-
-
-class Gate:
-    """A poet whose decode waits until the test opens the gate; it records the batches it saw."""
-
-    def __init__(self, poet):
-        self.poet = poet
-        self.entered = threading.Event()
-        self.opened = threading.Event()
-        self.batches: list[list[PoemRequest]] = []
-
-    @property
-    def model_versions(self) -> dict[str, str]:
-        return self.poet.model_versions
-
-    def generate_batch(self, requests):
-        self.batches.append(list(requests))
-        self.entered.set()
-        if not self.opened.wait(30):
-            raise RuntimeError("the test never opened the gate")
-        return self.poet.generate_batch(requests)
-
-    async def wait_entered(self) -> None:
-        assert await asyncio.to_thread(self.entered.wait, 30), "no batch reached the poet"
 
 
 class Failing:
