@@ -223,3 +223,12 @@ async def test_metrics_count_requests_and_batches(tiny_engine):
 @pytest.mark.asyncio(loop_scope="session")
 async def test_the_engine_fixture_serves_tests_on_the_session_loop(tiny_engine):
     assert_poem(await tiny_engine.generate(PoemRequest("风", form="wulv")), "wulv", "gan")
+
+
+async def test_open_loads_the_models_of_the_settings_and_serves_them(tiny_model_dir, tiny_poet):
+    engine = await AsyncEngine.open(settings(model_dir=tiny_model_dir, device="cpu"))
+    try:
+        assert engine.model_versions == tiny_poet.model_versions
+        assert_poem(await engine.generate(PoemRequest("雨", form="qijue", model="vae")), "qijue", "vae")
+    finally:
+        await engine.close()
