@@ -33,3 +33,7 @@ app.command("bench")(bench_command)
 from engine.http_api import serve_command  # noqa: E402
 
 app.command("serve")(serve_command)
+
+from engine.eval_cli import eval_command  # noqa: E402
+
+app.command("eval")(eval_command)
