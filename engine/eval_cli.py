@@ -92,12 +92,19 @@ def eval_command(
     json_path: Path | None = typer.Option(None, "--json", help="Also write all figures to this JSON file."),
     per_form: bool = typer.Option(True, "--per-form/--no-per-form", help="Print per-form tables."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild the reference data."),
+    model: list[str] = typer.Option(
+        [], "--model", "-m",
+        help="Draw --n poems straight from a model: gan | vae | NAME=CHECKPOINT_DIR (repeatable).",
+    ),
+    temperature: list[float] = typer.Option([0.8], "--temperature", "-t", help="Sampling temperature (repeatable)."),
+    model_dir: Path | None = typer.Option(None, "--model-dir", help="Directory with gan/ and vae/ (default: settings)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
 ) -> None:
     """评估 Score generated poems: form, rhyme, tones, keyword, novelty, diversity, BLEU, 对仗, theme."""
     console = Console()
     start = time.perf_counter()
     try:
-        if poems_file is None and not baseline:
+        if poems_file is None and not baseline and not model:
             raise InvalidInput(
                 "请给出诗的 JSONL 文件，或用 --baseline real|shuffled|random。",
                 "Give a JSONL file of poems, or --baseline real|shuffled|random.",
@@ -116,6 +123,11 @@ def eval_command(
         ref_seconds = time.perf_counter() - start
         for name in baseline:
             sources[name] = baseline_poems(name, ref, n, seed)
+        for spec in model:
+            for temp in temperature:
+                with console.status(f"writing {n:,} poems with {spec} at temperature {temp}…"):
+                    label = f"{spec.split('=')[0]}@{temp:g}" if len(temperature) > 1 else spec.split("=")[0]
+                    sources[label] = model_poems(spec, ref, n, seed, temp, model_dir, device)
         results = {}
         for name, poems in sources.items():
             with console.status(f"scoring {name} ({len(poems):,} poems)…"):
@@ -140,6 +152,32 @@ def eval_command(
             json_path.write_text(json.dumps(blob, ensure_ascii=False, indent=2), encoding="utf-8")
         except OSError as e:
             _fail(f"无法写入 {json_path}：{e} / Cannot write {json_path}: {e}")
+
+
+def model_poems(spec: str, ref: ReferenceData, n: int, seed: int, temperature: float, model_dir: Path | None,
+                device: str) -> list:
+    """Poems drawn from a model for the (keyword, form) pairs of the real baseline: the same forms
+    and themes real poems have."""
+    from engine.api import PoemRequest
+    from engine.device import resolve_device
+    from engine.poet import Poet, load_model
+
+    if "=" in spec:
+        _, path = spec.split("=", 1)
+        dev = resolve_device(device)
+        m = load_model(Path(path), dev)
+        poet = Poet({m.kind: m}, dev)
+        kind = m.kind
+    else:
+        poet = Poet.load(model_dir, device, names=(spec,))
+        kind = spec
+    pairs = [(p.keyword, p.form) for p in baseline_poems("real", ref, n, seed)]
+    reqs = [PoemRequest(keyword=k or "春", form=f or "wujue", model=kind, temperature=temperature, seed=seed + i)
+            for i, (k, f) in enumerate(pairs)]
+    out = []
+    for i in range(0, len(reqs), 256):
+        out += [r for r in poet.generate_batch(reqs[i : i + 256]) if not isinstance(r, YinshiError)]
+    return out
 
 
 def _fail(message: str) -> NoReturn:
