@@ -48,7 +48,7 @@ class DecodeSpec:
     top_k: int = 0
     top_p: float = 0.9
     repetition_penalty: float = 1.2  # subtracted from a logit per earlier use of the character
-    keyword_bonus: float = 1.5  # added to the keyword's first character where it may start
+    keyword_bonus: float = 2.0  # added to the keyword's first character where it may start
     seed: int = 0
     prefix: list[int] = field(default_factory=list)  # forced leading tokens (rollouts)
 
@@ -170,6 +170,9 @@ def decode(
     # keyword placement state, only for requests that must include a keyword
     kw_rows = [i for i, s in enumerate(specs) if s.include]
     starts = {i: keyword_starts(specs[i], masks) for i in kw_rows}
+    # the theme is stated in the first half of the poem when the template allows it, as poets do
+    half = (form.n_lines // 2) * (L + 1)
+    deadline = {i: max([p for p in st if p < half] or st or [-1]) for i, st in starts.items()}
     kw_next = dict.fromkeys(kw_rows, 0)  # index into include being forced; 0 = not started
 
     for t in range(T):
@@ -211,7 +214,7 @@ def decode(
             if k > 0:
                 forced[i] = specs[i].include[k]
             elif t in starts[i]:
-                if t == starts[i][-1]:
+                if t == deadline[i]:
                     forced[i] = specs[i].include[0]  # the last place it fits
                 else:
                     logits[i, specs[i].include[0]] += specs[i].keyword_bonus
