@@ -203,7 +203,7 @@ class PoetryCommands(commands.Cog):
 
     @app_commands.command(name="help", description="用法 · How to use Yinshi")
     async def help(self, interaction: discord.Interaction) -> None:
-        reply = self.service.help()
+        reply = self.service.help("discord")
         await interaction.response.send_message(clip(reply.text), ephemeral=True)
 
     async def cog_app_command_error(

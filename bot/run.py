@@ -24,7 +24,15 @@ log = logging.getLogger(__name__)
 
 @contextlib.asynccontextmanager
 async def open_engine(settings: Settings) -> AsyncIterator:
-    """The trained models behind the batching async engine, closed on exit."""
+    """The trained models behind the batching async engine, closed on exit; or, when
+    YINSHI_ENGINE_URL is set, a client of a `yinshi serve` process elsewhere."""
+    if settings.engine_url:
+        from engine.remote_engine import RemoteEngine
+
+        async with RemoteEngine.from_settings(settings) as remote:
+            yield remote
+        return
+
     from engine.async_engine import AsyncEngine
     from engine.poet import Poet
 

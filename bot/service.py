@@ -47,6 +47,9 @@ COMMANDS: list[tuple[str, str]] = [
     ("start", "开始 · Start"),
 ]
 
+# commands a platform does not offer (Discord rates by button and has no /start)
+PLATFORM_LACKS: dict[str, set[str]] = {"discord": {"rate", "start"}}
+
 MODEL_ALIASES: dict[str, str] = {
     "gan": "gan",
     "对抗": "gan",
@@ -154,12 +157,14 @@ class BotService:
         )
         return Reply(text=f"{intro}\n\n{self.help().text}")
 
-    def help(self) -> Reply:
+    def help(self, platform: str | None = None) -> Reply:
+        """Usage text; on Discord without the commands it lacks (rating there is by button)."""
+        skip = PLATFORM_LACKS.get(platform or "", set())
         lines = ["吟诗 Yinshi · 用法 How to use", ""]
-        lines += [f"/{name} — {desc}" for name, desc in COMMANDS]
+        lines += [f"/{name} — {desc}" for name, desc in COMMANDS if name not in skip]
         lines += [
             "",
-            "例 Examples: /poem 春 · /poem 月 七律 vae · /acrostic 春夏秋冬 · /rate 5",
+            "例 Examples: /poem 春 · /poem 月 七律 vae · /acrostic 春夏秋冬" + ("" if "rate" in skip else " · /rate 5"),
             "诗下方的 ★ 可评分 · Rate a poem with the ★ buttons under it.",
         ]
         return Reply(text="\n".join(lines))
