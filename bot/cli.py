@@ -37,3 +37,7 @@ app.command("serve")(serve_command)
 from engine.eval_cli import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
+
+from engine.train_cli import export_command  # noqa: E402
+
+app.command("export")(export_command)

@@ -48,3 +48,33 @@ def train_command(
     poems = load_corpus(corpus_dir, progress=True)
     final = train(cfg, poems)
     typer.echo(f"checkpoint: {final}")
+
+
+def export_command(
+    run: Path = typer.Argument(..., help="a checkpoint directory (e.g. data/runs/gan/final)"),
+    to: Path = typer.Option(None, help="destination (default: settings.model_dir / KIND)"),
+    version: str = typer.Option(None, help="version tag stored in the checkpoint (default: KIND-DATE)"),
+) -> None:
+    """Ship a trained checkpoint: fp16 weights, no optimizer state, a version tag."""
+    import datetime as dt
+    import json
+
+    import torch
+
+    from engine import checkpoint
+
+    blob = checkpoint.load_blob(run)
+    kind = blob["kind"]
+    dest = to or get_settings().model_dir / kind
+    dest.mkdir(parents=True, exist_ok=True)
+    blob.pop("optimizer", None)
+    blob["meta"]["version"] = version or f"{kind}-{dt.date.today():%Y.%m.%d}"
+    for key in ("model", "disc"):
+        if key in blob:
+            blob[key] = {k: v.half() if v.is_floating_point() else v for k, v in blob[key].items()}
+    torch.save(blob, dest / "model.pt")
+    (dest / "meta.json").write_text(
+        json.dumps({"kind": kind, "config": blob["config"], **blob["meta"]}, ensure_ascii=False, indent=2) + "\n"
+    )
+    size = (dest / "model.pt").stat().st_size / 2**20
+    typer.echo(f"{kind} {blob['meta']['version']} -> {dest} ({size:.1f} MiB)")
