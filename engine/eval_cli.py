@@ -172,8 +172,10 @@ def model_poems(spec: str, ref: ReferenceData, n: int, seed: int, temperature: f
         poet = Poet.load(model_dir, device, names=(spec,))
         kind = spec
     pairs = [(p.keyword, p.form) for p in baseline_poems("real", ref, n, seed)]
+    if not pairs:
+        raise InvalidInput("参考集中没有可用的诗", "The reference data has no poems to take keywords from.")
     reqs = [PoemRequest(keyword=k or "春", form=f or "wujue", model=kind, temperature=temperature, seed=seed + i)
-            for i, (k, f) in enumerate(pairs)]
+            for i, (k, f) in ((i, pairs[i % len(pairs)]) for i in range(n))]
     out = []
     for i in range(0, len(reqs), 256):
         out += [r for r in poet.generate_batch(reqs[i : i + 256]) if not isinstance(r, YinshiError)]

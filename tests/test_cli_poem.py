@@ -1,0 +1,81 @@
+"""`yinshi poem`, `yinshi eval --model` and `yinshi export` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+runner = CliRunner()
+
+
+def test_poem_json_has_the_documented_fields(tiny_model_dir):
+    r = runner.invoke(app, ["poem", "春", "--form", "七绝", "--model", "vae", "--seed", "3", "--json",
+                            "--model-dir", str(tiny_model_dir), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    obj = json.loads(r.stdout.strip())
+    assert {"text", "form", "model", "model_version", "keyword", "seed", "check"} <= obj.keys()
+    assert obj["form"] == "qijue" and obj["model"] == "vae" and obj["seed"] == 3
+    lines = obj["text"].split("\n")
+    assert len(lines) == 4 and all(len(ln) == 8 for ln in lines)
+    assert obj["check"]["ok"] and obj["check"]["form"] == "qijue"
+
+
+def test_poem_is_reproducible_with_a_seed(tiny_model_dir):
+    args = ["poem", "月", "--seed", "9", "--model-dir", str(tiny_model_dir), "--device", "cpu"]
+    assert runner.invoke(app, args).stdout == runner.invoke(app, args).stdout
+
+
+def test_keywords_from_stdin_give_one_json_object_per_poem(tiny_model_dir):
+    r = runner.invoke(app, ["poem", "-", "--n", "2", "--json", "--model-dir", str(tiny_model_dir), "--device", "cpu"],
+                      input="春\nphone\n\n秋\n")
+    assert r.exit_code == 0, r.output
+    objs = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    assert len(objs) == 6
+    assert [o["requested_keyword"] or o["keyword"] for o in objs[::2]] == ["春", "phone", "秋"]
+    assert objs[2]["note"] and objs[2]["keyword"] in objs[2]["text"]
+
+
+def test_bad_form_is_a_clear_bilingual_error(tiny_model_dir):
+    r = runner.invoke(app, ["poem", "春", "--form", "八绝", "--model-dir", str(tiny_model_dir), "--device", "cpu"])
+    assert r.exit_code == 2
+    assert "未知诗体" in r.stderr and "Unknown form" in r.stderr
+
+
+def test_missing_models_are_explained(tmp_path):
+    r = runner.invoke(app, ["poem", "春", "--model-dir", str(tmp_path)])
+    assert r.exit_code == 2 and "yinshi train" in r.stderr
+
+
+def test_eval_draws_poems_from_a_model(tiny_model_dir, tmp_path):
+    from conftest import FIXTURE_CORPUS
+
+    out = tmp_path / "eval.json"
+    r = runner.invoke(app, ["eval", "--model", "gan", "--model-dir", str(tiny_model_dir), "--device", "cpu",
+                            "--corpus-dir", str(FIXTURE_CORPUS), "--no-cache", "--n", "30", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())["results"]["gan"]
+    assert res["n"] == 30
+    assert res["format_valid"] == 1.0 and res["rhyme_rate"] == 1.0 and res["keyword_hit"] == 1.0
+
+
+def test_export_ships_half_size_weights_that_predict_the_same(tiny_model_dir, tmp_path):
+    import torch
+
+    from engine.poet import Poet
+
+    r = runner.invoke(app, ["export", str(tiny_model_dir / "gan"), "--to", str(tmp_path / "gan"), "--version", "gan-test"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "gan" / "model.pt").stat().st_size < 0.7 * (tiny_model_dir / "gan" / "model.pt").stat().st_size
+    shipped = Poet.load(tmp_path, device="cpu")
+    original = Poet.load(tiny_model_dir, device="cpu", names=("gan",))
+    assert shipped.model_versions == {"gan": "gan-test"}
+    x = torch.randint(6, len(original.models["gan"].vocab), (8, 24))
+    zeros, form = torch.zeros_like(x), torch.zeros(8, dtype=torch.long)
+    kw = x[:, :4]
+    with torch.no_grad():
+        a = torch.log_softmax(original.models["gan"].decoder(x, zeros, zeros, form, kw)[0], -1)
+        b = torch.log_softmax(shipped.models["gan"].decoder(x, zeros, zeros, form, kw)[0], -1)
+    assert (a.exp() - b.exp()).abs().max() < 1e-2  # fp16 storage moves no probability by more than 1%
