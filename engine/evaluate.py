@@ -41,7 +41,7 @@ from engine.bleu import BleuReference
 from engine.check import check_poem
 from engine.cleaning import to_simplified
 from engine.corpus import Poem, cache_key, load_corpus
-from engine.discriminator import discriminator_accuracy
+from engine.discriminator import PairCounts, discriminator_accuracy
 from engine.errors import InvalidInput, YinshiError
 from engine.forms import FORMS, parse_form
 from engine.novelty import TrainIndex
@@ -49,7 +49,7 @@ from engine.prosody import get_prosody
 from engine.settings import get_settings
 from engine.theme import ThemeModel
 
-REFERENCE_VERSION = 3  # bump when the reference data or its calibration changes
+REFERENCE_VERSION = 4  # bump when the reference data or its calibration changes
 CALIBRATION_POEMS = 600  # real test poems used for the corpus-side figures
 
 
@@ -130,6 +130,7 @@ class ReferenceData:
     heldout: dict[str, list[tuple[str, ...]]]  # per form: valid + test poems (discriminator)
     unigram_chars: str  # training characters of regular 诗 ...
     unigram_probs: np.ndarray  # ... and their frequencies (random baseline)
+    pairs: PairCounts | None = None  # training counts of character pairs (discriminator features)
     corpus: dict[str, Any] = field(default_factory=dict)  # figures of real poems, for comparison
 
 
@@ -151,7 +152,8 @@ def build_reference(poems: Sequence[Poem], scheme: str = "pingshui", seed: int =
                     counts[ch] += 1
     chars = "".join(sorted(counts))
     probs = np.array([counts[c] for c in chars], dtype=np.float64)
-    ref = ReferenceData(scheme, train_index, theme, bleu, test, valid, heldout, chars, probs / probs.sum())
+    ref = ReferenceData(scheme, train_index, theme, bleu, test, valid, heldout, chars, probs / probs.sum(),
+                        PairCounts(line for p in train if p.form for line in p.lines))
     ref.corpus = calibrate(ref, seed)
     return ref
 
@@ -343,7 +345,8 @@ def evaluate_poems(
         raise InvalidInput("没有可评估的诗。", "No poems to evaluate.")
     out = summarize(scores)
     real = real_counterparts(scores, reference, random.Random(seed))
-    out["discriminator_accuracy"] = discriminator_accuracy([s.lines for s in scores], real, seed=seed)
+    out["discriminator_accuracy"] = discriminator_accuracy([s.lines for s in scores], real, seed=seed,
+                                                           pairs=reference.pairs)
     out["discriminator_real_poems"] = len(real)
     if per_form:
         by_form: dict[str, list[PoemScore]] = defaultdict(list)
