@@ -47,13 +47,14 @@ def bench_command(
     threads: int = typer.Option(None, help="torch CPU threads"),
     model_dir: Path = typer.Option(None),
     json_out: Path = typer.Option(None, "--json", help="also write the figures here"),
+    quantize: bool = typer.Option(False, help="int8 dynamic quantization (CPU)"),
 ) -> None:
     """Print latency, throughput, peak memory and FLOPs per poem for each model and form."""
     from engine.poet import Poet
 
     if threads:
         torch.set_num_threads(threads)
-    poet = Poet.load(model_dir, device)
+    poet = Poet.load(model_dir, device, quantize=quantize)
     names = list(poet.models) if model == "all" else [model]
     dev = poet.device
     rows = []
@@ -79,7 +80,7 @@ def bench_command(
             q = statistics.quantiles(lat, n=20)
             rows.append({
                 "model": name, "version": m.version, "form": form, "device": str(dev),
-                "threads": torch.get_num_threads(), "p50_ms": round(statistics.median(lat), 2), "p95_ms": round(q[18], 2),
+                "threads": torch.get_num_threads(), "int8": quantize, "p50_ms": round(statistics.median(lat), 2), "p95_ms": round(q[18], 2),
                 "batch": batch, "poems_per_s": round(batch / dt, 1),
                 "peak_mem_mb": round(torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else _peak_rss_mb(), 1),
                 "mflops_per_poem": round(flops_per_poem(m.decoder.cfg, form, len(m.vocab)) / 1e6, 1),

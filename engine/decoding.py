@@ -21,6 +21,7 @@ import torch
 
 from engine.encoding import (
     FORM_IDS,
+    MAX_KEYWORD,
     TONE_PING,
     TONE_ZE,
     seq_len,
@@ -29,7 +30,7 @@ from engine.encoding import (
 from engine.forms import FORMS, PING, ZE, Form, free_positions
 from engine.vocab import BOS, COMMA, PERIOD, Vocab
 
-TOPK_CAP = 256
+TOPK_CAP = 64  # sampling considers at most this many candidates (topk over the vocabulary is costly)
 NEG = float("-inf")
 
 
@@ -167,13 +168,24 @@ def decode(
     rec = torch.zeros(B, T, V, device=device) if record_masks else None
     prev = torch.full((B,), BOS, device=device)
 
-    # keyword placement state, only for requests that must include a keyword
-    kw_rows = [i for i, s in enumerate(specs) if s.include]
-    starts = {i: keyword_starts(specs[i], masks) for i in kw_rows}
-    # the theme is stated in the first half of the poem when the template allows it, as poets do
-    half = (form.n_lines // 2) * (L + 1)
-    deadline = {i: max([p for p in st if p < half] or st or [-1]) for i, st in starts.items()}
-    kw_next = dict.fromkeys(kw_rows, 0)  # index into include being forced; 0 = not started
+    # keyword placement: where it may start, the last place it must start, and its progress
+    half = (form.n_lines // 2) * (L + 1)  # the theme is stated in the first half when it fits, as poets do
+    kw_ids = torch.full((B, MAX_KEYWORD + 1), -1, dtype=torch.long)
+    kw_len = torch.zeros(B, dtype=torch.long)
+    starts = torch.zeros(B, T, dtype=torch.bool)
+    deadline = torch.full((B,), -1, dtype=torch.long)
+    bonus = torch.tensor([s.keyword_bonus for s in specs])
+    for i, s in enumerate(specs):
+        if not s.include:
+            continue
+        kw_ids[i, : len(s.include)] = torch.tensor(s.include)
+        kw_len[i] = len(s.include)
+        st = keyword_starts(s, masks)
+        starts[i, st] = True
+        deadline[i] = max([p for p in st if p < half] or st or [-1])
+    kw_ids, kw_len, starts, deadline, bonus = (x.to(device) for x in (kw_ids, kw_len, starts, deadline, bonus))
+    kw_next = torch.where(kw_len > 0, 0, -1)  # 0 not started, k > 0 forcing include[k], -1 done or none
+    rows_b = torch.arange(B, device=device)
 
     for t in range(T):
         line, col = divmod(t, L + 1)
@@ -207,17 +219,13 @@ def decode(
                 allowed[rows, out[rows, a + L - 1]] = False
 
         forced = forced_all[:, t].clone()
-        for i in kw_rows:
-            k = kw_next[i]
-            if k < 0:
-                continue
-            if k > 0:
-                forced[i] = specs[i].include[k]
-            elif t in starts[i]:
-                if t == deadline[i]:
-                    forced[i] = specs[i].include[0]  # the last place it fits
-                else:
-                    logits[i, specs[i].include[0]] += specs[i].keyword_bonus
+        forcing = kw_next > 0
+        forced = torch.where(forcing, kw_ids.gather(1, kw_next.clamp(min=0)[:, None])[:, 0], forced)
+        at_start = (kw_next == 0) & starts[:, t]
+        forced = torch.where(at_start & (deadline == t), kw_ids[:, 0], forced)  # the last place it fits
+        nudge = at_start & (deadline != t)
+        if nudge.any():
+            logits[rows_b[nudge], kw_ids[nudge, 0]] += bonus[nudge]
 
         logits = logits.masked_fill(~allowed, NEG)
         dead = ~allowed.any(1)
@@ -234,15 +242,9 @@ def decode(
             rec[fm, t] = NEG
             rec[fm, t, forced[fm]] = 0.0
 
-        for i in kw_rows:  # keyword bookkeeping: -1 once placed
-            k = kw_next[i]
-            if k < 0:
-                continue
-            if k > 0:
-                k += 1
-            elif t in starts[i] and int(tok[i]) == specs[i].include[0]:
-                k = 1
-            kw_next[i] = -1 if k >= len(specs[i].include) else k
+        kw_next = torch.where(forcing, kw_next + 1, kw_next)  # keyword bookkeeping
+        kw_next = torch.where(at_start & (tok == kw_ids[:, 0]), 1, kw_next)
+        kw_next = torch.where((kw_next > 0) & (kw_next >= kw_len), -1, kw_next)
         if rhyme_any[t]:
             rows = rhyme_all[:, t]
             g = groups & masks.member[:, tok].t()

@@ -65,7 +65,12 @@ class PoemLM(nn.Module):
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """h (..., H) -> logits (..., V) through the tied embedding."""
+        if self.head is not None:  # an inference copy (see quantized_for_cpu)
+            return self.head(self.out(h))
         return self.out(self.drop(h)) @ self.tok_emb.weight.t() + self.out_bias
+
+    head: nn.Module | None = None
+
 
     def forward(self, prev, slot, tone, form, keyword, z=None, targets=None):
         """Teacher-forced pass. prev: (B, T) previous tokens (BOS first); targets (B, T)."""
@@ -87,3 +92,18 @@ def keyword_tensor(ids: list[list[int]], device) -> torch.Tensor:
     return torch.tensor(
         [r[:MAX_KEYWORD] + [0] * (MAX_KEYWORD - len(r[:MAX_KEYWORD])) for r in ids], device=device
     )
+
+
+@torch.no_grad()
+def quantized_for_cpu(model: PoemLM) -> PoemLM:
+    """An int8 inference copy (dynamic quantization of the GRU and linear layers, the tied output
+    layer included): about 2.5x faster decoding on CPUs with AVX-512 VNNI. Activations are
+    quantized per batch, so a request's poem can depend on what it is batched with."""
+    import copy
+
+    m = copy.deepcopy(model).eval()
+    head = nn.Linear(m.cfg.n_embd, m.cfg.vocab_size)
+    head.weight.copy_(m.tok_emb.weight)
+    head.bias.copy_(m.out_bias)
+    m.head = head
+    return torch.ao.quantization.quantize_dynamic(m, {nn.GRU, nn.Linear}, dtype=torch.qint8)

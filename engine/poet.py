@@ -22,7 +22,7 @@ from engine.device import resolve_device
 from engine.encoding import MAX_KEYWORD, keyword_ids
 from engine.errors import InvalidInput, UnknownKeyword, YinshiError
 from engine.forms import FORMS, PING, ZE, parse_form, templates
-from engine.poem_lm import PoemLM, PoemLMConfig
+from engine.poem_lm import PoemLM, PoemLMConfig, quantized_for_cpu
 from engine.prosody import get_prosody
 from engine.vae import PoemVAE, VAEConfig
 from engine.vocab import Vocab
@@ -77,7 +77,7 @@ class LoadedModel:
         return self.masks[scheme]
 
 
-def load_model(path: Path, device) -> LoadedModel:
+def load_model(path: Path, device, quantize: bool = False) -> LoadedModel:
     blob = checkpoint.load_blob(path)
     kind = blob["kind"]
     vocab = Vocab.from_json(blob["vocab"])
@@ -87,6 +87,11 @@ def load_model(path: Path, device) -> LoadedModel:
         net = PoemLM(PoemLMConfig(**blob["config"]))
     checkpoint.load_state(net, blob["model"])
     net.to(device).eval()
+    if quantize and device.type == "cpu":
+        if kind == "vae":
+            net.decoder = quantized_for_cpu(net.decoder)
+        else:
+            net = quantized_for_cpu(net)
     meta = blob["meta"]
     version = meta.get("version") or f"{kind}-{meta.get('data_hash', 'dev')[:8]}"
     return LoadedModel(kind, version, net, vocab, meta, frozenset(blob.get("lexicon", ())))
@@ -100,15 +105,18 @@ class Poet:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: Path | None = None, device: str = "auto", names=MODEL_NAMES) -> Poet:
+    def load(cls, model_dir: Path | None = None, device: str = "auto", names=MODEL_NAMES,
+             quantize: bool | None = None) -> Poet:
+        """`quantize` (default: settings.quantize): int8 decoding on CPU, faster but batch-dependent."""
         from engine.settings import get_settings
 
         model_dir = Path(model_dir or get_settings().model_dir)
+        quantize = get_settings().quantize if quantize is None else quantize
         dev = resolve_device(device)
         models = {}
         for name in names:
             if (model_dir / name / "model.pt").exists():
-                models[name] = load_model(model_dir / name, dev)
+                models[name] = load_model(model_dir / name, dev, quantize)
         if not models:
             raise FileNotFoundError(f"no model checkpoints (gan/, vae/) under {model_dir}")
         return cls(models, dev)
