@@ -13,7 +13,7 @@ class PoemRequest:
     acrostic: bool = False  # 藏头: keyword characters open the lines
     scheme: str = "pingshui"  # pingshui (平水韵) | xinyun (中华新韵)
     strict: bool = True  # tonal template as a hard mask (True) or a penalty (False)
-    temperature: float = 0.8
+    temperature: float = 1.0  # 1.0 is closest to real poems on diversity and repetition (README)
     top_k: int = 0  # 0: off
     top_p: float = 0.9  # 1.0: off
     seed: int | None = None  # None: drawn at random and reported

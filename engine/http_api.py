@@ -49,7 +49,7 @@ class PoemBody(BaseModel):
     acrostic: bool = False
     scheme: str | None = None  # None: settings.default_scheme
     strict: bool = True
-    temperature: float = Field(0.8, gt=0, le=5)
+    temperature: float = Field(1.0, gt=0, le=5)
     top_k: int = Field(0, ge=0, le=100_000)
     top_p: float = Field(0.9, gt=0, le=1)
     seed: int | None = Field(None, ge=0, lt=2**31)

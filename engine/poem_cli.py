@@ -20,7 +20,7 @@ def poem_command(
     acrostic: bool = typer.Option(False, "--acrostic", help="藏头: the keyword's characters open the lines"),
     scheme: str = typer.Option("pingshui", help="pingshui (平水韵) | xinyun (中华新韵)"),
     lenient: bool = typer.Option(False, "--lenient", help="tonal template as a penalty instead of a hard mask"),
-    temperature: float = typer.Option(0.8),
+    temperature: float = typer.Option(1.0),
     top_k: int = typer.Option(0, help="0: off"),
     top_p: float = typer.Option(0.9, help="1.0: off"),
     seed: int = typer.Option(None, help="makes output reproducible"),
