@@ -79,3 +79,20 @@ def test_export_ships_half_size_weights_that_predict_the_same(tiny_model_dir, tm
         a = torch.log_softmax(original.models["gan"].decoder(x, zeros, zeros, form, kw)[0], -1)
         b = torch.log_softmax(shipped.models["gan"].decoder(x, zeros, zeros, form, kw)[0], -1)
     assert (a.exp() - b.exp()).abs().max() < 1e-2  # fp16 storage moves no probability by more than 1%
+
+
+def test_shipped_default_models_write_valid_poems_without_training():
+    """The README promises `yinshi poem` right after set-up: the committed models must load and obey."""
+    from engine.api import PoemRequest
+    from engine.check import check_poem
+    from engine.poet import Poet
+    from engine.settings import get_settings
+
+    poet = Poet.load(get_settings().model_dir, device="cpu")
+    assert set(poet.model_versions) == {"gan", "vae"}
+    reqs = [PoemRequest(keyword="秋", form=f, model=m, seed=1) for f in ("wujue", "qijue", "wulv", "qilv")
+            for m in ("gan", "vae")]
+    for req, res in zip(reqs, poet.generate_batch(reqs), strict=True):
+        report = check_poem("".join(res.lines))
+        assert report.strict_ok and report.rhyme_ok, report.render()
+        assert "秋" in "".join(res.lines) and res.model_version == poet.model_versions[req.model]
