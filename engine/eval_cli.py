@@ -97,6 +97,7 @@ def eval_command(
         help="Draw --n poems straight from a model: gan | vae | NAME=CHECKPOINT_DIR (repeatable).",
     ),
     temperature: list[float] = typer.Option([0.8], "--temperature", "-t", help="Sampling temperature (repeatable)."),
+    top_p: float = typer.Option(0.9, "--top-p", help="Nucleus sampling threshold for --model (1.0: off)."),
     model_dir: Path | None = typer.Option(None, "--model-dir", help="Directory with gan/ and vae/ (default: settings)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
 ) -> None:
@@ -127,7 +128,7 @@ def eval_command(
             for temp in temperature:
                 with console.status(f"writing {n:,} poems with {spec} at temperature {temp}…"):
                     label = f"{spec.split('=')[0]}@{temp:g}" if len(temperature) > 1 else spec.split("=")[0]
-                    sources[label] = model_poems(spec, ref, n, seed, temp, model_dir, device)
+                    sources[label] = model_poems(spec, ref, n, seed, temp, model_dir, device, top_p)
         results = {}
         for name, poems in sources.items():
             with console.status(f"scoring {name} ({len(poems):,} poems)…"):
@@ -155,7 +156,7 @@ def eval_command(
 
 
 def model_poems(spec: str, ref: ReferenceData, n: int, seed: int, temperature: float, model_dir: Path | None,
-                device: str) -> list:
+                device: str, top_p: float = 0.9) -> list:
     """Poems drawn from a model for the (keyword, form) pairs of the real baseline: the same forms
     and themes real poems have."""
     from engine.api import PoemRequest
@@ -174,7 +175,8 @@ def model_poems(spec: str, ref: ReferenceData, n: int, seed: int, temperature: f
     pairs = [(p.keyword, p.form) for p in baseline_poems("real", ref, n, seed)]
     if not pairs:
         raise InvalidInput("参考集中没有可用的诗", "The reference data has no poems to take keywords from.")
-    reqs = [PoemRequest(keyword=k or "春", form=f or "wujue", model=kind, temperature=temperature, seed=seed + i)
+    reqs = [PoemRequest(keyword=k or "春", form=f or "wujue", model=kind, temperature=temperature,
+                        top_p=top_p, seed=seed + i)
             for i, (k, f) in ((i, pairs[i % len(pairs)]) for i in range(n))]
     out = []
     for i in range(0, len(reqs), 256):
