@@ -141,29 +141,32 @@ def decode(
     rep = torch.tensor([s.repetition_penalty for s in specs], device=device)[:, None]
 
     # per-position plans (B, T): tone asked, lenient freedom, rhyme position, forced token
-    tone_all = torch.zeros(B, T, dtype=torch.long)
-    lenient_all = torch.zeros(B, T, dtype=torch.bool)
-    rhyme_all = torch.zeros(B, T, dtype=torch.bool)
-    forced_all = torch.full((B, T), -1, dtype=torch.long)
-    for i, s in enumerate(specs):
+    tone_l, lenient_l, rhyme_l, forced_l = [], [], [], []
+    for s in specs:  # built as lists: element-wise tensor writes cost microseconds each
+        tone_r, len_r, rhy_r, frc_r = [0] * T, [False] * T, [False] * T, [-1] * T
         for line in range(form.n_lines):
             base = line * (L + 1)
             for col in range(L):
-                tone_all[i, base + col] = TONE_PING if s.line_tones[line][col] == PING else TONE_ZE
-                lenient_all[i, base + col] = not s.strict and col in free
-            rhyme_all[i, base + L - 1] = line in s.rhyme_lines
-            forced_all[i, base + L] = COMMA if line % 2 == 0 else PERIOD
+                tone_r[base + col] = TONE_PING if s.line_tones[line][col] == PING else TONE_ZE
+                len_r[base + col] = not s.strict and col in free
+            rhy_r[base + L - 1] = line in s.rhyme_lines
+            frc_r[base + L] = COMMA if line % 2 == 0 else PERIOD
             if s.heads is not None:
-                forced_all[i, base] = s.heads[line]
-        if s.prefix:
-            forced_all[i, : len(s.prefix)] = torch.tensor(s.prefix)
-    tone_all, lenient_all, rhyme_all, forced_all = (x.to(device) for x in (tone_all, lenient_all, rhyme_all, forced_all))
+                frc_r[base] = s.heads[line]
+        frc_r[: len(s.prefix)] = s.prefix
+        tone_l.append(tone_r)
+        lenient_l.append(len_r)
+        rhyme_l.append(rhy_r)
+        forced_l.append(frc_r)
+    tone_all = torch.tensor(tone_l, device=device)
+    lenient_all = torch.tensor(lenient_l, device=device)
+    rhyme_all = torch.tensor(rhyme_l, device=device)
+    forced_all = torch.tensor(forced_l, device=device)
     lenient_any, rhyme_any = lenient_all.any(0).tolist(), rhyme_all.any(0).tolist()
 
     groups = torch.ones(B, masks.member.shape[0], dtype=torch.bool, device=device)  # rhyme groups still open
     used_rhyme = torch.zeros(B, V, dtype=torch.bool, device=device)
-    counts = torch.zeros(B, V, device=device)
-    ones = torch.ones(B, 1, device=device)
+    penalty = torch.zeros(B, V, device=device)
     out = torch.zeros(B, T, dtype=torch.long, device=device)
     rec = torch.zeros(B, T, V, device=device) if record_masks else None
     prev = torch.full((B,), BOS, device=device)
@@ -200,7 +203,7 @@ def decode(
                 rec[:, t].scatter_(1, prev[:, None], 0.0)
             continue
         hidden, h = model.step(prev, slot, tone_t, c, h)
-        logits = model.logits(hidden).float() / temp  # (B, V)
+        logits = model.logits(hidden).float().div_(temp)  # (B, V)
 
         allowed = masks.tone_ok[tone_t]  # (B, V) strict tone mask
         if lenient_any[t]:  # 一三五不论: any character, the template's tone preferred
@@ -210,7 +213,7 @@ def decode(
         if rhyme_any[t]:
             rmask = (groups.float() @ masks.member.float() > 0) & ~used_rhyme
             allowed = torch.where(rhyme_all[:, t, None], allowed & rmask, allowed)
-        logits = logits - rep * counts
+        logits = logits.sub_(penalty)  # repetition penalty: rep per earlier use
         if col == L - 1 and line > 0:  # never repeat an earlier line
             cur = out[:, t - col : t]
             for j in range(line):
@@ -250,7 +253,7 @@ def decode(
             g = groups & masks.member[:, tok].t()
             groups = torch.where((rows & g.any(1))[:, None], g, groups)
             used_rhyme[rows, tok[rows]] = True
-        counts.scatter_add_(1, tok[:, None], ones)
+        penalty.scatter_add_(1, tok[:, None], rep)
         out[:, t] = tok
         prev = tok
     return (out, rec) if record_masks else out

@@ -67,7 +67,10 @@ class PoemLM(nn.Module):
         """h (..., H) -> logits (..., V) through the tied embedding."""
         if self.head is not None:  # an inference copy (see quantized_for_cpu)
             return self.head(self.out(h))
-        return self.out(self.drop(h)) @ self.tok_emb.weight.t() + self.out_bias
+        x = self.out(self.drop(h))
+        if x.dim() == 2:
+            return torch.addmm(self.out_bias, x, self.tok_emb.weight.t())
+        return x @ self.tok_emb.weight.t() + self.out_bias
 
     head: nn.Module | None = None
 
