@@ -27,7 +27,7 @@ from engine.encoding import (
     seq_len,
     slots,
 )
-from engine.forms import FORMS, PING, ZE, Form, free_positions
+from engine.forms import FORMS, PING, ZE, Form, lenient_free_positions
 from engine.vocab import BOS, COMMA, PERIOD, Vocab
 
 TOPK_CAP = 64  # sampling considers at most this many candidates (topk over the vocabulary is costly)
@@ -128,7 +128,6 @@ def decode(
     device = masks.tone_ok.device
     B, T, L, V = len(specs), seq_len(form), form.line_len, masks.tone_ok.shape[1]
     slot_ids = slots(form)
-    free = free_positions(L)
 
     form_t = torch.full((B,), FORM_IDS[form.name], device=device)
     kw = torch.tensor([s.keyword for s in specs], device=device)
@@ -144,11 +143,12 @@ def decode(
     tone_l, lenient_l, rhyme_l, forced_l = [], [], [], []
     for s in specs:  # built as lists: element-wise tensor writes cost microseconds each
         tone_r, len_r, rhy_r, frc_r = [0] * T, [False] * T, [False] * T, [-1] * T
+        free_by_line = [lenient_free_positions(t) for t in s.line_tones]
         for line in range(form.n_lines):
             base = line * (L + 1)
             for col in range(L):
                 tone_r[base + col] = TONE_PING if s.line_tones[line][col] == PING else TONE_ZE
-                len_r[base + col] = not s.strict and col in free
+                len_r[base + col] = not s.strict and col in free_by_line[line]
             rhy_r[base + L - 1] = line in s.rhyme_lines
             frc_r[base + L] = COMMA if line % 2 == 0 else PERIOD
             if s.heads is not None:

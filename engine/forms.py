@@ -120,3 +120,15 @@ def opposite_start(seq: str) -> str:
 def free_positions(line_len: int) -> frozenset[int]:
     """0-based positions that 一三五不论 lets vary (1st and 3rd, and 5th in 7-character lines)."""
     return frozenset({0, 2} if line_len == 5 else {0, 2, 4})
+
+
+def lenient_free_positions(line_tones: str) -> frozenset[int]:
+    """Positions 一三五不论 may free in a line of this template without creating a fault:
+    never the one whose change would give 三平尾 (…仄平平 → …平平平) or 孤平 (平仄仄平 opened by 仄)."""
+    n = len(line_tones)
+    free = set(free_positions(n))
+    if line_tones.endswith(ZE + PING + PING):
+        free.discard(n - 3)
+    if line_tones.endswith(PING + ZE + ZE + PING):
+        free.discard(n - 5)
+    return frozenset(free)

@@ -160,3 +160,19 @@ def test_vae_more_samples_near_the_latent(tiny_poet):
     assert near.latent is not None and near.latent != first.latent
     dist_near = sum((a - b) ** 2 for a, b in zip(first.latent, near.latent, strict=True))
     assert dist_near < sum(a * a for a in first.latent) + len(first.latent)  # closer than a fresh prior draw
+
+
+def test_lenient_freedom_never_creates_san_ping_wei_or_gu_ping():
+    from engine.forms import lenient_free_positions
+
+    assert lenient_free_positions("仄仄仄平平") == {0}  # 3rd stays 仄: no 三平尾
+    assert lenient_free_positions("平平仄仄平") == {2}  # 1st stays 平: no 孤平
+    assert lenient_free_positions("平平仄仄仄平平") == {0, 2}
+    assert lenient_free_positions("仄仄平平仄仄平") == {0, 4}
+
+
+def test_lenient_poems_pass_the_lenient_check(tiny_poet):
+    reqs = [PoemRequest(keyword=THEMES[i % len(THEMES)], form=FORM_NAMES[i % 4], model=("gan", "vae")[i % 2],
+                        strict=False, temperature=0.3 + (i % 5) * 0.3, seed=i) for i in range(48)]
+    for req, res in zip(reqs, tiny_poet.generate_batch(reqs), strict=True):
+        _assert_constraints(req, res)
