@@ -50,18 +50,18 @@ class PoemData:
     def __len__(self) -> int:
         return sum(len(d) for d in self.forms.values())
 
+    def sample_keyword(self, form: str, i: int, rng: random.Random) -> str:
+        """A keyword for poem i of the form, drawn from its own text by TF-IDF weight."""
+        cands = self._cands[form][i]
+        if not cands:
+            return self.forms[form].lines[i][0][0]
+        return rng.choices([w for w, _ in cands], weights=[s for _, s in cands])[0]
+
     def make_batch(self, form: str, idx: list[int], rng: random.Random) -> Batch:
         d: FormBatchData = self.forms[form]
         toks = d.tokens[idx]
         B, T = toks.shape
-        kws = []
-        for i in idx:
-            cands = self._cands[form][i]
-            kws.append(
-                rng.choices([w for w, _ in cands], weights=[s for _, s in cands])[0]
-                if cands
-                else d.lines[i][0][0]
-            )
+        kws = [self.sample_keyword(form, i, rng) for i in idx]
         prev = torch.cat([torch.full((B, 1), BOS), toks[:, :-1]], dim=1)
         return Batch(
             form=form,

@@ -57,6 +57,13 @@ class DecodeSpec:
     def form_obj(self) -> Form:
         return FORMS[self.form]
 
+    def tone_inputs(self) -> list[int]:
+        """The tone feature the decoder is fed at every position: the template's tone, 0 at ，。"""
+        out = []
+        for line in self.line_tones:
+            out += [TONE_PING if t == PING else TONE_ZE for t in line] + [0]
+        return out
+
 
 class ProsodyMasks:
     """Vocabulary-sized masks for one scheme: which characters may take which tone or rhyme."""
@@ -142,12 +149,11 @@ def decode(
     # per-position plans (B, T): tone asked, lenient freedom, rhyme position, forced token
     tone_l, lenient_l, rhyme_l, forced_l = [], [], [], []
     for s in specs:  # built as lists: element-wise tensor writes cost microseconds each
-        tone_r, len_r, rhy_r, frc_r = [0] * T, [False] * T, [False] * T, [-1] * T
+        tone_r, len_r, rhy_r, frc_r = s.tone_inputs(), [False] * T, [False] * T, [-1] * T
         free_by_line = [lenient_free_positions(t) for t in s.line_tones]
         for line in range(form.n_lines):
             base = line * (L + 1)
             for col in range(L):
-                tone_r[base + col] = TONE_PING if s.line_tones[line][col] == PING else TONE_ZE
                 len_r[base + col] = not s.strict and col in free_by_line[line]
             rhy_r[base + L - 1] = line in s.rhyme_lines
             frc_r[base + L] = COMMA if line % 2 == 0 else PERIOD

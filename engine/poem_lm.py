@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.encoding import MAX_KEYWORD, N_SLOTS
+from engine.encoding import N_SLOTS
 
 
 @dataclass
@@ -89,12 +89,6 @@ class PoemLM(nn.Module):
         """One decoding step. prev/slot/tone (B,), c (B, H), h (L, B, H) -> hidden out (B, H), h."""
         out, h = self.rnn(self.inputs(prev[:, None], slot[:, None], tone[:, None], c), h)
         return out[:, 0], h
-
-
-def keyword_tensor(ids: list[list[int]], device) -> torch.Tensor:
-    return torch.tensor(
-        [r[:MAX_KEYWORD] + [0] * (MAX_KEYWORD - len(r[:MAX_KEYWORD])) for r in ids], device=device
-    )
 
 
 @torch.no_grad()

@@ -10,15 +10,16 @@ masked policy, with a running-mean baseline.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.decoding import DecodeSpec, ProsodyMasks, decode
-from engine.encoding import FORM_IDS, seq_len
+from engine.encoding import FORM_IDS, seq_len, slots
 from engine.forms import FORMS
+from engine.vocab import BOS
 
 
 @dataclass
@@ -90,7 +91,7 @@ def line_rewards(
             q = torch.zeros(B, device=tokens.device)
             for r in range(n_rollouts):
                 ro = [
-                    _with(s, prefix=tokens[i, :end].tolist(), seed=s.seed * 7919 + line * 31 + r + 1)
+                    replace(s, prefix=tokens[i, :end].tolist(), seed=s.seed * 7919 + line * 31 + r + 1)
                     for i, s in enumerate(specs)
                 ]
                 q += torch.sigmoid(disc(decode(gen, ro, masks), form_t))
@@ -99,30 +100,20 @@ def line_rewards(
     return rewards
 
 
-def policy_loss(
-    gen,
-    specs: list[DecodeSpec],
-    tokens: torch.Tensor,
-    step_masks: torch.Tensor,
-    advantages: torch.Tensor,
-    tone: torch.Tensor,
-    slot: torch.Tensor,
-    keyword: torch.Tensor,
-) -> torch.Tensor:
-    """REINFORCE on the masked policy: -mean(advantage * log pi(token | prefix, constraints))."""
-    from engine.vocab import BOS
-
-    B = tokens.shape[0]
-    form_t = torch.full((B,), FORM_IDS[specs[0].form], device=tokens.device)
-    prev = torch.cat([torch.full((B, 1), BOS, device=tokens.device), tokens[:, :-1]], dim=1)
+def policy_loss(gen, specs: list[DecodeSpec], tokens: torch.Tensor, step_masks: torch.Tensor,
+                advantages: torch.Tensor) -> torch.Tensor:
+    """REINFORCE on the masked policy: -mean(advantage * log pi(token | prefix, constraints)).
+    The generator is fed what the decoder fed it (slots, template tones, keyword), so the policy
+    rebuilt here is the one that sampled."""
+    B, T = tokens.shape
+    dev = tokens.device
+    form_t = torch.full((B,), FORM_IDS[specs[0].form], device=dev)
+    slot = torch.tensor(slots(FORMS[specs[0].form]), device=dev).expand(B, T)
+    tone = torch.tensor([s.tone_inputs() for s in specs], device=dev)
+    keyword = torch.tensor([s.keyword for s in specs], device=dev)
+    prev = torch.cat([torch.full((B, 1), BOS, device=dev), tokens[:, :-1]], dim=1)
     logits, _ = gen(prev, slot, tone, form_t, keyword)  # (B, T, V)
     logp = torch.log_softmax(logits + step_masks, dim=-1).gather(2, tokens[..., None])[..., 0]  # (B, T)
     sampled = torch.isfinite(logp) & (step_masks.eq(0).sum(-1) > 1)  # positions with a real choice
     logp = torch.where(sampled, logp, torch.zeros_like(logp))
     return -(advantages * logp).sum() / sampled.sum().clamp(min=1)
-
-
-def _with(spec: DecodeSpec, **changes) -> DecodeSpec:
-    from dataclasses import replace
-
-    return replace(spec, **changes)

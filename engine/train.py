@@ -22,7 +22,7 @@ from engine.corpus import Poem
 from engine.dataset import PoemData
 from engine.decoding import DecodeSpec, ProsodyMasks, decode
 from engine.device import resolve_device
-from engine.encoding import FORM_IDS, KeywordSampler, keyword_ids, slots
+from engine.encoding import FORM_IDS, KeywordSampler, keyword_ids
 from engine.forms import FORMS, templates
 from engine.poem_lm import PoemLM, PoemLMConfig
 from engine.prosody import get_prosody
@@ -200,12 +200,7 @@ def random_specs(
     out = []
     for _ in range(n):
         i = rng.randrange(len(d))
-        cands = data._cands[form][i]
-        kw = (
-            rng.choices([w for w, _ in cands], weights=[s for _, s in cands])[0]
-            if cands
-            else d.lines[i][0][0]
-        )
+        kw = data.sample_keyword(form, i, rng)
         tpl = rng.choice(templates(form))
         out.append(
             DecodeSpec(
@@ -278,19 +273,7 @@ def train_gan_adversarial(
         gen.train()
         adv = rewards - baseline
         baseline = cfg.adv.baseline_decay * baseline + (1 - cfg.adv.baseline_decay) * rewards.mean().item()
-        B, T = tokens.shape
-        slot = torch.tensor(slots(FORMS[form]), device=device).expand(B, T)
-        from engine.encoding import tone_code
-
-        tone = torch.tensor(
-            [
-                [tone_code(masks.prosody.tones(vocab.itos[t])) if t >= 6 else 0 for t in row]
-                for row in tokens.tolist()
-            ],
-            device=device,
-        )
-        kw = torch.tensor([s.keyword for s in specs], device=device)
-        loss = policy_loss(gen, specs, tokens, step_masks, adv, tone, slot, kw)
+        loss = policy_loss(gen, specs, tokens, step_masks, adv)
         if cfg.adv.mle_mix > 0:
             real = train.make_batch(
                 form,
