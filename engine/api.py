@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+# Sampling defaults (README, "Sampling"): min-p 0.05 at temperature 1.0, no top-k or top-p.
+TEMPERATURE, TOP_P, MIN_P = 1.0, 1.0, 0.05
+
 
 @dataclass(frozen=True)
 class PoemRequest:
@@ -13,9 +16,10 @@ class PoemRequest:
     acrostic: bool = False  # 藏头: keyword characters open the lines
     scheme: str = "pingshui"  # pingshui (平水韵) | xinyun (中华新韵)
     strict: bool = True  # tonal template as a hard mask (True) or a penalty (False)
-    temperature: float = 1.0  # 1.0 is closest to real poems on diversity and repetition (README)
+    temperature: float = TEMPERATURE
     top_k: int = 0  # 0: off
-    top_p: float = 0.9  # 1.0: off
+    top_p: float = TOP_P  # 1.0: off (top-k and top-p take the slower torch.topk path)
+    min_p: float = MIN_P  # keep characters at least this fraction as likely as the likeliest; 0: off
     seed: int | None = None  # None: drawn at random and reported
     latent: tuple[float, ...] | None = None  # VAE only: sample near this latent (/more)
 

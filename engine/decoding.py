@@ -9,8 +9,9 @@ Each request carries its own constraints (a `DecodeSpec`); one forward pass serv
 - keyword: nudged in where the template allows it and forced by the last position it still fits;
   acrostic heads are forced at the start of each line;
 - no line repeats an earlier one; a repetition penalty keeps characters from recurring;
-- temperature, top-k (at most `TOPK_CAP`) and top-p; every request draws from its own seeded
-  stream, so a request decodes the same whether batched or alone.
+- logits only over the characters the position's tone allows (engine/output_head.py);
+- temperature, min-p, top-k (at most `TOPK_CAP`) and top-p; every request draws from its own
+  seeded stream, so a request decodes the same whether batched or alone.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from engine.encoding import (
     slots,
 )
 from engine.forms import FORMS, PING, ZE, Form, lenient_free_positions
+from engine.output_head import OutputHead, position_class
 from engine.vocab import BOS, COMMA, PERIOD, Vocab
 
 TOPK_CAP = 64  # sampling considers at most this many candidates (topk over the vocabulary is costly)
@@ -47,7 +49,8 @@ class DecodeSpec:
     strict: bool = True
     temperature: float = 0.8
     top_k: int = 0
-    top_p: float = 0.9
+    top_p: float = 1.0  # 1.0: off
+    min_p: float = 0.0  # keep characters at least this fraction as likely as the likeliest; 0: off
     repetition_penalty: float = 1.2  # subtracted from a logit per earlier use of the character
     keyword_bonus: float = 2.0  # added to the keyword's first character where it may start
     seed: int = 0
@@ -127,24 +130,33 @@ def decode(
     masks: ProsodyMasks,
     z: torch.Tensor | None = None,
     record_masks: bool = False,
+    head: OutputHead | None = None,
 ):
-    """Decode a batch of requests of one form. Returns tokens (B, T) and, if asked, the additive
-    masks used at each step (B, T, V) so a policy-gradient step can rebuild the same policy."""
+    """Decode a batch of requests of one form with `model` (a PoemLM or an Int8Decoder). `head`
+    is the model's OutputHead for these masks (built here if not given). Returns tokens (B, T) and,
+    if asked, the additive masks used at each step (B, T, V) so a policy-gradient step can rebuild
+    the same policy."""
     form = specs[0].form_obj
     assert all(s.form == form.name for s in specs), "decode one form per call"
     device = masks.tone_ok.device
     B, T, L, V = len(specs), seq_len(form), form.line_len, masks.tone_ok.shape[1]
+    head = head or OutputHead(model, masks)
     slot_ids = slots(form)
 
     form_t = torch.full((B,), FORM_IDS[form.name], device=device)
     kw = torch.tensor([s.keyword for s in specs], device=device)
     c, h = model.condition(form_t, kw, z)
+    cin = model.cond_inputs(c)  # (B, E)
     # per-request random streams: one uniform per position, drawn up front
     u = torch.stack([torch.rand(T, generator=torch.Generator().manual_seed(s.seed)) for s in specs]).to(device)
-    temp = torch.tensor([max(s.temperature, 1e-3) for s in specs], device=device)[:, None]
-    top_p = torch.tensor([s.top_p for s in specs], device=device)[:, None]
-    top_k = torch.tensor([s.top_k if s.top_k > 0 else TOPK_CAP for s in specs], device=device)[:, None]
-    rep = torch.tensor([s.repetition_penalty for s in specs], device=device)[:, None]
+
+    def per_row(values, dtype=torch.float):
+        return torch.tensor(values, dtype=dtype, device=device)[:, None]  # (B, 1)
+
+    temp = per_row([max(s.temperature, 1e-3) for s in specs])
+    top_p, min_p = per_row([s.top_p for s in specs]), per_row([s.min_p for s in specs])
+    top_k = per_row([s.top_k for s in specs], torch.long)
+    rep = per_row([s.repetition_penalty for s in specs])
 
     # per-position plans (B, T): tone asked, lenient freedom, rhyme position, forced token
     tone_l, lenient_l, rhyme_l, forced_l = [], [], [], []
@@ -165,14 +177,22 @@ def decode(
         rhyme_l.append(rhy_r)
         forced_l.append(frc_r)
     tone_all = torch.tensor(tone_l, device=device)
-    lenient_all = torch.tensor(lenient_l, device=device)
     rhyme_all = torch.tensor(rhyme_l, device=device)
     forced_all = torch.tensor(forced_l, device=device)
-    lenient_any, rhyme_any = lenient_all.any(0).tolist(), rhyme_all.any(0).tolist()
+    rhyme_any = rhyme_all.any(0).tolist()
+    # the rows of each output class at each sampled position (None: every row)
+    classes_at: list[list[tuple[int, torch.Tensor | None]]] = []
+    for t in range(T):
+        by_class: dict[int, list[int]] = {}
+        if t % (L + 1) != L:
+            for i in range(B):
+                by_class.setdefault(position_class(tone_l[i][t], lenient_l[i][t]), []).append(i)
+        classes_at.append([
+            (k, None if len(rows) == B else torch.tensor(rows, device=device)) for k, rows in by_class.items()
+        ])
 
     groups = torch.ones(B, masks.member.shape[0], dtype=torch.bool, device=device)  # rhyme groups still open
     used_rhyme = torch.zeros(B, V, dtype=torch.bool, device=device)
-    penalty = torch.zeros(B, V, device=device)
     out = torch.zeros(B, T, dtype=torch.long, device=device)
     rec = torch.zeros(B, T, V, device=device) if record_masks else None
     prev = torch.full((B,), BOS, device=device)
@@ -194,38 +214,20 @@ def decode(
         deadline[i] = max([p for p in st if p < half] or st or [-1])
     kw_ids, kw_len, starts, deadline, bonus = (x.to(device) for x in (kw_ids, kw_len, starts, deadline, bonus))
     kw_next = torch.where(kw_len > 0, 0, -1)  # 0 not started, k > 0 forcing include[k], -1 done or none
-    rows_b = torch.arange(B, device=device)
+    all_rows = slice(None)
 
     for t in range(T):
         line, col = divmod(t, L + 1)
         slot = torch.full((B,), slot_ids[t], device=device)
-        tone_t = tone_all[:, t]
+        hidden, h = model.step(prev, slot, tone_all[:, t], cin, h)
         if col == L:  # punctuation is placed, not sampled
-            _, h = model.step(prev, slot, tone_t, c, h)
             prev = forced_all[:, t]
             out[:, t] = prev
             if rec is not None:
                 rec[:, t] = NEG
                 rec[:, t].scatter_(1, prev[:, None], 0.0)
             continue
-        hidden, h = model.step(prev, slot, tone_t, c, h)
-        logits = model.logits(hidden).float().div_(temp)  # (B, V)
-
-        allowed = masks.tone_ok[tone_t]  # (B, V) strict tone mask
-        if lenient_any[t]:  # 一三五不论: any character, the template's tone preferred
-            len_t = lenient_all[:, t, None]
-            logits = logits - len_t * (~allowed) * 2.0
-            allowed = torch.where(len_t, masks.is_char.expand(B, V), allowed)
-        if rhyme_any[t]:
-            rmask = (groups.float() @ masks.member.float() > 0) & ~used_rhyme
-            allowed = torch.where(rhyme_all[:, t, None], allowed & rmask, allowed)
-        logits = logits.sub_(penalty)  # repetition penalty: rep per earlier use
-        if col == L - 1 and line > 0:  # never repeat an earlier line
-            cur = out[:, t - col : t]
-            for j in range(line):
-                a = j * (L + 1)
-                rows = (out[:, a : a + L - 1] == cur).all(1).nonzero()[:, 0]
-                allowed[rows, out[rows, a + L - 1]] = False
+        e = model.project(hidden)  # (B, E)
 
         forced = forced_all[:, t].clone()
         forcing = kw_next > 0
@@ -233,21 +235,54 @@ def decode(
         at_start = (kw_next == 0) & starts[:, t]
         forced = torch.where(at_start & (deadline == t), kw_ids[:, 0], forced)  # the last place it fits
         nudge = at_start & (deadline != t)
-        if nudge.any():
-            logits[rows_b[nudge], kw_ids[nudge, 0]] += bonus[nudge]
+        nudge_any = bool(nudge.any())
+        rmask = None
+        if rhyme_any[t]:  # characters of the rhyme groups still open, not yet used
+            rmask = (groups.float() @ masks.member.float() > 0) & ~used_rhyme  # (B, V)
+        banned = []  # never repeat an earlier line: the token that would complete a repeat
+        if col == L - 1 and line > 0:
+            cur = out[:, t - col : t]
+            for j in range(line):
+                a = j * (L + 1)
+                same = (out[:, a : a + L - 1] == cur).all(1)
+                banned.append(torch.where(same, out[:, a + L - 1], -1))
 
-        logits = logits.masked_fill(~allowed, NEG)
-        dead = ~allowed.any(1)
-        if dead.any():  # constraints left nothing: fall back to any character of the right tone
-            logits[dead] = (model.logits(hidden[dead]).float() / temp[dead]).masked_fill(
-                ~masks.tone_ok[tone_t[dead]], NEG
-            )
+        tok = torch.empty(B, dtype=torch.long, device=device)
+        for k, rows in classes_at[t]:
+            r = all_rows if rows is None else rows
+            inv = head.inv[k]
+            lg = head.logits(e[r], k).div_(temp[r])  # (n, columns of class k)
+            if head.offset[k] is not None:
+                lg.add_(head.offset[k])
+            if t:  # repetition penalty: rep per earlier use of a character
+                used = inv[out[r, :t]]  # (n, t) columns, -1 where absent (punctuation)
+                lg.scatter_add_(1, used.clamp(min=0), (used >= 0) * -rep[r])
+            if nudge_any:  # the keyword's first character, where it may start
+                kc = inv[kw_ids[r, 0].clamp(min=0)]
+                hit = (nudge[r] & (kc >= 0)).nonzero()[:, 0]
+                lg[hit, kc[hit]] += bonus[r][hit]
+            if rmask is not None:
+                at = rhyme_all[r, t]
+                lg.masked_fill_(~(rmask[r][:, head.cols[k]] | ~at[:, None]), NEG)
+            for b in banned:
+                bc = inv[b[r].clamp(min=0)]
+                hit = ((b[r] >= 0) & (bc >= 0)).nonzero()[:, 0]
+                lg[hit, bc[hit]] = NEG
+            mx = lg.amax(1, keepdim=True)
+            dead = torch.isneginf(mx[:, 0])
+            if dead.any():  # constraints left nothing: any character of the class
+                fresh = head.logits(e[r][dead], k).div_(temp[r][dead])
+                lg[dead] = fresh if head.offset[k] is None else fresh + head.offset[k]
+                mx = lg.amax(1, keepdim=True)
+            tok[r] = head.cols[k][sample(lg, u[r, t], top_k[r], top_p[r], min_p[r], mx)]
+            if rec is not None:
+                row = torch.full((lg.shape[0], V), NEG, device=device)
+                row[:, head.cols[k]] = torch.where(torch.isneginf(lg), NEG, 0.0)
+                rec[r, t] = row
 
-        tok = sample(logits, u[:, t], top_k, top_p)
         fm = forced >= 0
         tok = torch.where(fm, forced, tok)
         if rec is not None:
-            rec[:, t] = torch.where(torch.isinf(logits), NEG, 0.0)
             rec[fm, t] = NEG
             rec[fm, t, forced[fm]] = 0.0
 
@@ -259,21 +294,50 @@ def decode(
             g = groups & masks.member[:, tok].t()
             groups = torch.where((rows & g.any(1))[:, None], g, groups)
             used_rhyme[rows, tok[rows]] = True
-        penalty.scatter_add_(1, tok[:, None], rep)
         out[:, t] = tok
         prev = tok
     return (out, rec) if record_masks else out
 
 
-def sample(logits: torch.Tensor, u: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
-    """Top-k/top-p sampling with one uniform per row: logits (B, V), u (B,) -> ids (B,).
-    Inverse-CDF sampling (cumsum + searchsorted) is much cheaper than torch.multinomial on CPU."""
+def sample(
+    logits: torch.Tensor, u: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor, min_p: torch.Tensor,
+    mx: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """One draw per row by inverse CDF (cumsum + searchsorted: far cheaper than torch.multinomial
+    on CPU). logits (n, m), u (n,), top_k/top_p/min_p (n, 1), mx: the rows' maxima (n, 1) if known
+    -> column ids (n,).
+    min-p keeps the characters at least min_p times as likely as the likeliest: linear time. Rows
+    asking for top-k or top-p first take the `TOPK_CAP` best (torch.topk: several times dearer)."""
+    narrow = ((top_k > 0) | (top_p < 1))[:, 0]
+    if mx is None:
+        mx = logits.amax(1, keepdim=True)
+    if not narrow.any():
+        return _sample_min_p(logits, u, min_p, mx)
+    if narrow.all():
+        return _sample_top(logits, u, top_k, top_p, min_p)
+    out = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
+    wide = ~narrow
+    out[wide] = _sample_min_p(logits[wide], u[wide], min_p[wide], mx[wide])
+    out[narrow] = _sample_top(logits[narrow], u[narrow], top_k[narrow], top_p[narrow], min_p[narrow])
+    return out
+
+
+def _sample_min_p(logits, u, min_p, mx):
+    p = (logits - mx).exp_()  # (n, m), the likeliest at 1
+    p.masked_fill_(p < min_p, 0.0)
+    cum = p.cumsum_(1)
+    pick = torch.searchsorted(cum, (u[:, None] * cum[:, -1:]), right=True)
+    return pick[:, 0].clamp_(max=logits.shape[1] - 1)
+
+
+def _sample_top(logits, u, top_k, top_p, min_p):
     k = min(TOPK_CAP, logits.shape[1])
-    vals, idx = torch.topk(logits, k, dim=1)  # (B, k), sorted
+    vals, idx = torch.topk(logits, k, dim=1)  # (n, k), sorted
     probs = torch.softmax(vals, dim=1)
     cum = torch.cumsum(probs, dim=1)
     rank = torch.arange(k, device=logits.device)[None]
-    keep = ((cum - probs) < top_p) & (rank < top_k)
+    keep = ((cum - probs) < top_p) & (rank < torch.where(top_k > 0, top_k, TOPK_CAP))
+    keep &= probs >= min_p * probs[:, :1]
     keep[:, 0] = True
     probs = probs * keep
     cum = torch.cumsum(probs, dim=1)

@@ -11,9 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from engine.api import MIN_P, TOP_P
 from engine.baselines import BASELINES, baseline_poems
 from engine.errors import InvalidInput, YinshiError
 from engine.evaluate import GeneratedPoem, ReferenceData, evaluate_poems, load_reference, read_jsonl
+from engine.settings import get_settings
 
 # (key in the result dict, label, format)
 ROWS: list[tuple[str, str, str]] = [
@@ -97,7 +99,8 @@ def eval_command(
         help="Draw --n poems straight from a model: gan | vae | NAME=CHECKPOINT_DIR (repeatable).",
     ),
     temperature: list[float] = typer.Option([0.8], "--temperature", "-t", help="Sampling temperature (repeatable)."),
-    top_p: float = typer.Option(0.9, "--top-p", help="Nucleus sampling threshold for --model (1.0: off)."),
+    top_p: float = typer.Option(TOP_P, "--top-p", help="Nucleus sampling threshold for --model (1.0: off)."),
+    min_p: float = typer.Option(MIN_P, "--min-p", help="min-p threshold for --model (0: off)."),
     model_dir: Path | None = typer.Option(None, "--model-dir", help="Directory with gan/ and vae/ (default: settings)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
 ) -> None:
@@ -128,7 +131,7 @@ def eval_command(
             for temp in temperature:
                 with console.status(f"writing {n:,} poems with {spec} at temperature {temp}…"):
                     label = f"{spec.split('=')[0]}@{temp:g}" if len(temperature) > 1 else spec.split("=")[0]
-                    sources[label] = model_poems(spec, ref, n, seed, temp, model_dir, device, top_p)
+                    sources[label] = model_poems(spec, ref, n, seed, temp, model_dir, device, top_p, min_p)
         results = {}
         for name, poems in sources.items():
             with console.status(f"scoring {name} ({len(poems):,} poems)…"):
@@ -156,7 +159,7 @@ def eval_command(
 
 
 def model_poems(spec: str, ref: ReferenceData, n: int, seed: int, temperature: float, model_dir: Path | None,
-                device: str, top_p: float = 0.9) -> list:
+                device: str, top_p: float = TOP_P, min_p: float = MIN_P) -> list:
     """Poems drawn from a model for the (keyword, form) pairs of the real baseline: the same forms
     and themes real poems have."""
     from engine.api import PoemRequest
@@ -166,7 +169,7 @@ def model_poems(spec: str, ref: ReferenceData, n: int, seed: int, temperature: f
     if "=" in spec:
         _, path = spec.split("=", 1)
         dev = resolve_device(device)
-        m = load_model(Path(path), dev)
+        m = load_model(Path(path), dev, quantize=get_settings().quantize)
         poet = Poet({m.kind: m}, dev)
         kind = m.kind
     else:
@@ -176,7 +179,7 @@ def model_poems(spec: str, ref: ReferenceData, n: int, seed: int, temperature: f
     if not pairs:
         raise InvalidInput("参考集中没有可用的诗", "The reference data has no poems to take keywords from.")
     reqs = [PoemRequest(keyword=k or "春", form=f or "wujue", model=kind, temperature=temperature,
-                        top_p=top_p, seed=seed + i)
+                        top_p=top_p, min_p=min_p, seed=seed + i)
             for i, (k, f) in ((i, pairs[i % len(pairs)]) for i in range(n))]
     out = []
     for i in range(0, len(reqs), 256):

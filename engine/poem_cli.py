@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from engine.api import PoemRequest, PoemResult
+from engine.api import MIN_P, TEMPERATURE, TOP_P, PoemRequest, PoemResult
 from engine.errors import YinshiError
 
 
@@ -20,9 +20,10 @@ def poem_command(
     acrostic: bool = typer.Option(False, "--acrostic", help="藏头: the keyword's characters open the lines"),
     scheme: str = typer.Option("pingshui", help="pingshui (平水韵) | xinyun (中华新韵)"),
     lenient: bool = typer.Option(False, "--lenient", help="tonal template as a penalty instead of a hard mask"),
-    temperature: float = typer.Option(1.0),
+    temperature: float = typer.Option(TEMPERATURE),
     top_k: int = typer.Option(0, help="0: off"),
-    top_p: float = typer.Option(0.9, help="1.0: off"),
+    top_p: float = typer.Option(TOP_P, help="1.0: off"),
+    min_p: float = typer.Option(MIN_P, help="keep characters at least this fraction as likely as the likeliest; 0: off"),
     seed: int = typer.Option(None, help="makes output reproducible"),
     n: int = typer.Option(1, "--n", help="poems per keyword"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per poem"),
@@ -46,7 +47,7 @@ def poem_command(
     requests = [
         PoemRequest(keyword=k, form=form, model=model or settings.default_model, acrostic=acrostic, scheme=scheme,
                     strict=not lenient, temperature=temperature, top_k=top_k, top_p=top_p,
-                    seed=base_seed + j)
+                    min_p=min_p, seed=base_seed + j)
         for k in keywords for j in range(n)
     ]
     failed = 0

@@ -65,15 +65,7 @@ class PoemLM(nn.Module):
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """h (..., H) -> logits (..., V) through the tied embedding."""
-        if self.head is not None:  # an inference copy (see quantized_for_cpu)
-            return self.head(self.out(h))
-        x = self.out(self.drop(h))
-        if x.dim() == 2:
-            return torch.addmm(self.out_bias, x, self.tok_emb.weight.t())
-        return x @ self.tok_emb.weight.t() + self.out_bias
-
-    head: nn.Module | None = None
-
+        return self.out(self.drop(h)) @ self.tok_emb.weight.t() + self.out_bias
 
     def forward(self, prev, slot, tone, form, keyword, z=None, targets=None):
         """Teacher-forced pass. prev: (B, T) previous tokens (BOS first); targets (B, T)."""
@@ -85,22 +77,19 @@ class PoemLM(nn.Module):
             loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
         return logits, loss
 
-    def step(self, prev, slot, tone, c, h):
-        """One decoding step. prev/slot/tone (B,), c (B, H), h (L, B, H) -> hidden out (B, H), h."""
-        out, h = self.rnn(self.inputs(prev[:, None], slot[:, None], tone[:, None], c), h)
+    # -- decoding, one step at a time (engine/decoding.py; engine/int8_lm.py mirrors these) --
+
+    def cond_inputs(self, c: torch.Tensor) -> torch.Tensor:
+        """c (B, H) -> the condition's share of every input (B, E), computed once per poem."""
+        return self.cond_in(c)
+
+    def step(self, prev, slot, tone, cin, h):
+        """prev/slot/tone (B,), cin (B, E), h (L, B, H) -> top layer's output (B, H), new h."""
+        x = self.tok_emb(prev) + self.slot_emb(slot) + self.tone_emb(tone) + cin
+        out, h = self.rnn(x[:, None], h)
         return out[:, 0], h
 
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden (B, H) -> (B, E), to be scored against the tied embedding (engine/output_head.py)."""
+        return self.out(hidden)
 
-@torch.no_grad()
-def quantized_for_cpu(model: PoemLM) -> PoemLM:
-    """An int8 inference copy (dynamic quantization of the GRU and linear layers, the tied output
-    layer included): about 2.5x faster decoding on CPUs with AVX-512 VNNI. Activations are
-    quantized per batch, so a request's poem can depend on what it is batched with."""
-    import copy
-
-    m = copy.deepcopy(model).eval()
-    head = nn.Linear(m.cfg.n_embd, m.cfg.vocab_size)
-    head.weight.copy_(m.tok_emb.weight)
-    head.bias.copy_(m.out_bias)
-    m.head = head
-    return torch.ao.quantization.quantize_dynamic(m, {nn.GRU, nn.Linear}, dtype=torch.qint8)

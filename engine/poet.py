@@ -22,7 +22,9 @@ from engine.device import resolve_device
 from engine.encoding import MAX_KEYWORD, keyword_ids
 from engine.errors import InvalidInput, UnknownKeyword, YinshiError
 from engine.forms import FORMS, PING, ZE, parse_form, templates
-from engine.poem_lm import PoemLM, PoemLMConfig, quantized_for_cpu
+from engine.int8_lm import Int8Decoder
+from engine.output_head import OutputHead
+from engine.poem_lm import PoemLM, PoemLMConfig
 from engine.prosody import get_prosody
 from engine.vae import PoemVAE, VAEConfig
 from engine.vocab import Vocab
@@ -65,16 +67,24 @@ class LoadedModel:
     vocab: Vocab
     meta: dict
     lexicon: frozenset[str]  # corpus words (bigrams) a multi-character keyword must come from
+    int8: Int8Decoder | None = None  # the decoder's int8 copy, when decoding on CPU with int8
     masks: dict[str, ProsodyMasks] = field(default_factory=dict)
+    heads: dict[str, OutputHead] = field(default_factory=dict)
 
     @property
-    def decoder(self) -> PoemLM:
-        return self.net.decoder if self.kind == "vae" else self.net
+    def decoder(self) -> PoemLM | Int8Decoder:
+        """What decodes: the int8 copy if there is one, else the fp32 decoder."""
+        return self.int8 or (self.net.decoder if self.kind == "vae" else self.net)
 
     def masks_for(self, scheme: str, device) -> ProsodyMasks:
         if scheme not in self.masks:
             self.masks[scheme] = ProsodyMasks(self.vocab, get_prosody(scheme), device)
         return self.masks[scheme]
+
+    def head_for(self, scheme: str, device) -> OutputHead:
+        if scheme not in self.heads:
+            self.heads[scheme] = OutputHead(self.decoder, self.masks_for(scheme, device))
+        return self.heads[scheme]
 
 
 def load_model(path: Path, device, quantize: bool = False) -> LoadedModel:
@@ -87,14 +97,12 @@ def load_model(path: Path, device, quantize: bool = False) -> LoadedModel:
         net = PoemLM(PoemLMConfig(**blob["config"]))
     checkpoint.load_state(net, blob["model"])
     net.to(device).eval()
+    int8 = None
     if quantize and device.type == "cpu":
-        if kind == "vae":
-            net.decoder = quantized_for_cpu(net.decoder)
-        else:
-            net = quantized_for_cpu(net)
+        int8 = Int8Decoder(net.decoder if kind == "vae" else net)
     meta = blob["meta"]
     version = meta.get("version") or f"{kind}-{meta.get('data_hash', 'dev')[:8]}"
-    return LoadedModel(kind, version, net, vocab, meta, frozenset(blob.get("lexicon", ())))
+    return LoadedModel(kind, version, net, vocab, meta, frozenset(blob.get("lexicon", ())), int8)
 
 
 class Poet:
@@ -107,7 +115,7 @@ class Poet:
     @classmethod
     def load(cls, model_dir: Path | None = None, device: str = "auto", names=MODEL_NAMES,
              quantize: bool | None = None) -> Poet:
-        """`quantize` (default: settings.quantize): int8 decoding on CPU, faster but batch-dependent."""
+        """`quantize` (default: settings.quantize): int8 decoding on CPU (engine/int8_lm.py)."""
         from engine.settings import get_settings
 
         model_dir = Path(model_dir or get_settings().model_dir)
@@ -198,6 +206,7 @@ class Poet:
             temperature=req.temperature,
             top_k=req.top_k,
             top_p=req.top_p,
+            min_p=req.min_p,
             seed=seed,
         )
         return spec, keyword, note
@@ -230,7 +239,8 @@ class Poet:
                 m = self.models[name]
                 specs = [it[1] for it in items]
                 z = self._latents(m, [requests[it[0]] for it in items], specs)
-                tokens = decode(m.decoder, specs, m.masks_for(scheme, self.device), z=z).tolist()
+                masks, head = m.masks_for(scheme, self.device), m.head_for(scheme, self.device)
+                tokens = decode(m.decoder, specs, masks, z=z, head=head).tolist()
                 for (i, _spec, kw, note, seed), toks, zi in zip(
                     items, tokens, z if z is not None else [None] * len(items), strict=True
                 ):

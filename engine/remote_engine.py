@@ -113,6 +113,7 @@ class RemoteEngine:
             "temperature": float(request.temperature),
             "top_k": request.top_k,
             "top_p": float(request.top_p),
+            "min_p": float(request.min_p),
             "seed": request.seed,
             "latent": list(request.latent) if request.latent is not None else None,
             "n": 1,

@@ -100,12 +100,13 @@ def _assert_constraints(req: PoemRequest, res: PoemResult):
     temperature=st.floats(0.3, 1.5),
     top_k=st.sampled_from([0, 5, 40]),
     top_p=st.floats(0.5, 1.0),
+    min_p=st.sampled_from([0.0, 0.05, 0.2]),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_every_decoded_poem_obeys_its_constraints(tiny_poet, keyword, form, model, strict, scheme, temperature,
-                                                  top_k, top_p, seed):
+                                                  top_k, top_p, min_p, seed):
     req = PoemRequest(keyword=keyword, form=form, model=model, strict=strict, scheme=scheme,
-                      temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+                      temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed)
     res = tiny_poet.generate_batch([req])[0]
     assert isinstance(res, PoemResult), res
     _assert_constraints(req, res)
