@@ -92,6 +92,7 @@ class ProsodyMasks:
         # keep only groups with enough characters to rhyme a 律诗 (5 distinct rhyme characters)
         big = member.sum(1) >= 5
         self.member = member[big].to(device)  # (G, V)
+        self.member_f = self.member.float()  # for the open-groups product at rhyme positions
         self.groups = [g for g, b in zip(groups, big.tolist(), strict=True) if b]
         self.tone_ok = torch.stack([is_char, is_char & ping, is_char & ze]).to(device)  # (3, V)
         self.is_char = is_char.to(device)
@@ -145,8 +146,7 @@ def decode(
 
     form_t = torch.full((B,), FORM_IDS[form.name], device=device)
     kw = torch.tensor([s.keyword for s in specs], device=device)
-    c, h = model.condition(form_t, kw, z)
-    cin = model.cond_inputs(c)  # (B, E)
+    slot_all = torch.tensor(slot_ids, device=device).expand(B, T)
     # per-request random streams: one uniform per position, drawn up front
     u = torch.stack([torch.rand(T, generator=torch.Generator().manual_seed(s.seed)) for s in specs]).to(device)
 
@@ -176,7 +176,7 @@ def decode(
         lenient_l.append(len_r)
         rhyme_l.append(rhy_r)
         forced_l.append(frc_r)
-    tone_all = torch.tensor(tone_l, device=device)
+    pos_in, state = model.start(form_t, kw, slot_all, torch.tensor(tone_l, device=device), z)  # (B, T, E)
     rhyme_all = torch.tensor(rhyme_l, device=device)
     forced_all = torch.tensor(forced_l, device=device)
     rhyme_any = rhyme_all.any(0).tolist()
@@ -214,12 +214,13 @@ def decode(
         deadline[i] = max([p for p in st if p < half] or st or [-1])
     kw_ids, kw_len, starts, deadline, bonus = (x.to(device) for x in (kw_ids, kw_len, starts, deadline, bonus))
     kw_next = torch.where(kw_len > 0, 0, -1)  # 0 not started, k > 0 forcing include[k], -1 done or none
+    kw_pending = bool(kw_len.any())
+    narrow = any(s.top_k > 0 or s.top_p < 1 for s in specs)  # some row asks for top-k or top-p
     all_rows = slice(None)
 
     for t in range(T):
         line, col = divmod(t, L + 1)
-        slot = torch.full((B,), slot_ids[t], device=device)
-        hidden, h = model.step(prev, slot, tone_all[:, t], cin, h)
+        e, state = model.step(prev, pos_in[:, t], state)  # (B, E)
         if col == L:  # punctuation is placed, not sampled
             prev = forced_all[:, t]
             out[:, t] = prev
@@ -227,18 +228,19 @@ def decode(
                 rec[:, t] = NEG
                 rec[:, t].scatter_(1, prev[:, None], 0.0)
             continue
-        e = model.project(hidden)  # (B, E)
 
-        forced = forced_all[:, t].clone()
-        forcing = kw_next > 0
-        forced = torch.where(forcing, kw_ids.gather(1, kw_next.clamp(min=0)[:, None])[:, 0], forced)
-        at_start = (kw_next == 0) & starts[:, t]
-        forced = torch.where(at_start & (deadline == t), kw_ids[:, 0], forced)  # the last place it fits
-        nudge = at_start & (deadline != t)
-        nudge_any = bool(nudge.any())
+        forced = forced_all[:, t]
+        nudge_any = False
+        if kw_pending:  # some keyword not yet written
+            forcing = kw_next > 0
+            forced = torch.where(forcing, kw_ids.gather(1, kw_next.clamp(min=0)[:, None])[:, 0], forced)
+            at_start = (kw_next == 0) & starts[:, t]
+            forced = torch.where(at_start & (deadline == t), kw_ids[:, 0], forced)  # the last place it fits
+            nudge = at_start & (deadline != t)
+            nudge_any = bool(nudge.any())
         rmask = None
         if rhyme_any[t]:  # characters of the rhyme groups still open, not yet used
-            rmask = (groups.float() @ masks.member.float() > 0) & ~used_rhyme  # (B, V)
+            rmask = (groups.float() @ masks.member_f > 0) & ~used_rhyme  # (B, V)
         banned = []  # never repeat an earlier line: the token that would complete a repeat
         if col == L - 1 and line > 0:
             cur = out[:, t - col : t]
@@ -274,7 +276,11 @@ def decode(
                 fresh = head.logits(e[r][dead], k).div_(temp[r][dead])
                 lg[dead] = fresh if head.offset[k] is None else fresh + head.offset[k]
                 mx = lg.amax(1, keepdim=True)
-            tok[r] = head.cols[k][sample(lg, u[r, t], top_k[r], top_p[r], min_p[r], mx)]
+            if narrow:
+                pick = sample(lg, u[r, t], top_k[r], top_p[r], min_p[r], mx)
+            else:
+                pick = sample_min_p(lg, u[r, t], min_p[r], mx)
+            tok[r] = head.cols[k][pick]
             if rec is not None:
                 row = torch.full((lg.shape[0], V), NEG, device=device)
                 row[:, head.cols[k]] = torch.where(torch.isneginf(lg), NEG, 0.0)
@@ -286,9 +292,11 @@ def decode(
             rec[fm, t] = NEG
             rec[fm, t, forced[fm]] = 0.0
 
-        kw_next = torch.where(forcing, kw_next + 1, kw_next)  # keyword bookkeeping
-        kw_next = torch.where(at_start & (tok == kw_ids[:, 0]), 1, kw_next)
-        kw_next = torch.where((kw_next > 0) & (kw_next >= kw_len), -1, kw_next)
+        if kw_pending:  # keyword bookkeeping
+            kw_next = torch.where(forcing, kw_next + 1, kw_next)
+            kw_next = torch.where(at_start & (tok == kw_ids[:, 0]), 1, kw_next)
+            kw_next = torch.where((kw_next > 0) & (kw_next >= kw_len), -1, kw_next)
+            kw_pending = bool((kw_next >= 0).any())
         if rhyme_any[t]:
             rows = rhyme_all[:, t]
             g = groups & masks.member[:, tok].t()
@@ -312,17 +320,18 @@ def sample(
     if mx is None:
         mx = logits.amax(1, keepdim=True)
     if not narrow.any():
-        return _sample_min_p(logits, u, min_p, mx)
+        return sample_min_p(logits, u, min_p, mx)
     if narrow.all():
         return _sample_top(logits, u, top_k, top_p, min_p)
     out = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
     wide = ~narrow
-    out[wide] = _sample_min_p(logits[wide], u[wide], min_p[wide], mx[wide])
+    out[wide] = sample_min_p(logits[wide], u[wide], min_p[wide], mx[wide])
     out[narrow] = _sample_top(logits[narrow], u[narrow], top_k[narrow], top_p[narrow], min_p[narrow])
     return out
 
 
-def _sample_min_p(logits, u, min_p, mx):
+def sample_min_p(logits, u, min_p, mx):
+    """The min-p draw alone: no top-k or top-p, linear time."""
     p = (logits - mx).exp_()  # (n, m), the likeliest at 1
     p.masked_fill_(p < min_p, 0.0)
     cum = p.cumsum_(1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.int8_lm import Int8Linear
+from engine.int8_lm import Int8Linear, quantize_rows
 
 LENIENT_PENALTY = 2.0  # subtracted (after temperature) from an off-tone character at a lenient position
 STRICT_PING, STRICT_ZE, LENIENT_PING, LENIENT_ZE = range(4)
@@ -47,5 +47,5 @@ class OutputHead:
         """e (n, E) projected hidden states -> logits (n, len(cols[k])) before temperature."""
         w = self._w[k]
         if isinstance(w, Int8Linear):
-            return w(e)
+            return w(quantize_rows(e))
         return torch.addmm(w[1], e.float(), w[0].t())

@@ -79,17 +79,15 @@ class PoemLM(nn.Module):
 
     # -- decoding, one step at a time (engine/decoding.py; engine/int8_lm.py mirrors these) --
 
-    def cond_inputs(self, c: torch.Tensor) -> torch.Tensor:
-        """c (B, H) -> the condition's share of every input (B, E), computed once per poem."""
-        return self.cond_in(c)
+    def start(self, form, keyword, slot, tone, z=None):
+        """Set up a decode. slot/tone (B, T) -> every position's input but the previous token's
+        (B, T, E), and the initial state h (L, B, H)."""
+        c, h0 = self.condition(form, keyword, z)
+        return self.slot_emb(slot) + self.tone_emb(tone) + self.cond_in(c)[:, None], h0
 
-    def step(self, prev, slot, tone, cin, h):
-        """prev/slot/tone (B,), cin (B, E), h (L, B, H) -> top layer's output (B, H), new h."""
-        x = self.tok_emb(prev) + self.slot_emb(slot) + self.tone_emb(tone) + cin
-        out, h = self.rnn(x[:, None], h)
-        return out[:, 0], h
-
-    def project(self, hidden: torch.Tensor) -> torch.Tensor:
-        """hidden (B, H) -> (B, E), to be scored against the tied embedding (engine/output_head.py)."""
-        return self.out(hidden)
+    def step(self, prev, pos, h):
+        """prev (B,), pos (B, E) this position's input, h -> output (B, E) to be scored against the
+        tied embedding (engine/output_head.py), new h."""
+        out, h = self.rnn((self.tok_emb(prev) + pos)[:, None], h)
+        return self.out(out[:, 0]), h
 

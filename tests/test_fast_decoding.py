@@ -27,18 +27,22 @@ def int8_poet(tiny_model_dir) -> Poet:
     return Poet.load(tiny_model_dir, device="cpu", quantize=True)
 
 
-def _hidden_states(decoder, n=16, steps=6, seed=0):
-    """Hidden states from a few random decoding steps."""
+def _outputs(decoder, n=16, steps=6, seed=0):
+    """Step outputs (to be scored against the embedding) over a few random decoding steps."""
     g = torch.Generator().manual_seed(seed)
     V = decoder.cfg.vocab_size
-    c, h = decoder.condition(torch.randint(0, 4, (n,), generator=g), torch.randint(6, V, (n, 4), generator=g))
-    cin = decoder.cond_inputs(c)
+    slot, tone = torch.arange(steps).expand(n, steps), torch.randint(1, 3, (n, steps), generator=g)
+    form, kw = torch.randint(0, 4, (n,), generator=g), torch.randint(6, V, (n, 4), generator=g)
+    pos, state = decoder.start(form, kw, slot, tone)
     outs = []
     for t in range(steps):
-        prev = torch.randint(6, V, (n,), generator=g)
-        hid, h = decoder.step(prev, torch.full((n,), t), torch.randint(1, 3, (n,), generator=g), cin, h)
-        outs.append(hid)
+        e, state = decoder.step(torch.randint(6, V, (n,), generator=g), pos[:, t], state)
+        outs.append(e)
     return torch.cat(outs)
+
+
+def _full_logits(lm, e):
+    return e @ lm.tok_emb.weight.t() + lm.out_bias
 
 
 @torch.no_grad()
@@ -46,11 +50,11 @@ def test_restricted_logits_are_the_full_logits_at_the_allowed_columns(fp32_poet)
     m = fp32_poet.models["gan"]
     lm = m.decoder
     head = OutputHead(lm, m.masks_for("pingshui", torch.device("cpu")))
-    hidden = _hidden_states(lm)
-    full = lm.logits(hidden)  # (n, V)
+    e = _outputs(lm)
+    full = _full_logits(lm, e)  # (n, V)
     for k in range(4):
         assert len(head.cols[k]) < full.shape[1]
-        torch.testing.assert_close(head.logits(lm.project(hidden), k), full[:, head.cols[k]])
+        torch.testing.assert_close(head.logits(e, k), full[:, head.cols[k]])
         absent = (head.inv[k] < 0).nonzero()[:, 0]
         assert not torch.isin(absent, head.cols[k]).any()
 
@@ -59,7 +63,7 @@ def test_restricted_logits_are_the_full_logits_at_the_allowed_columns(fp32_poet)
 def test_int8_decoder_follows_the_fp32_one(fp32_poet):
     lm = fp32_poet.models["gan"].decoder
     q = Int8Decoder(lm)
-    a, b = lm.logits(_hidden_states(lm)), lm.logits(_hidden_states(q))
+    a, b = _full_logits(lm, _outputs(lm)), _full_logits(lm, _outputs(q))
     cos = torch.nn.functional.cosine_similarity(a, b, dim=1)
     assert cos.min() > 0.99
     assert (a.argmax(1) == b.argmax(1)).float().mean() > 0.9
