@@ -38,6 +38,7 @@ from engine.eval_cli import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
 
-from engine.train_cli import export_command  # noqa: E402
+from engine.train_cli import associations_command, export_command  # noqa: E402
 
 app.command("export")(export_command)
+app.command("associations")(associations_command)

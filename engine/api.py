@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-# Sampling defaults (README, "Sampling"): min-p 0.05 at temperature 1.0, no top-k or top-p.
+# Sampling defaults (README, "Sampling"): min-p 0.05 at temperature 1.0, no top-k or top-p;
+# theme and couplet-partner bonuses (engine/associations.py) at these weights.
 TEMPERATURE, TOP_P, MIN_P = 1.0, 1.0, 0.05
+THEME, PARALLEL = 1.0, 1.0
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ class PoemRequest:
     top_k: int = 0  # 0: off
     top_p: float = TOP_P  # 1.0: off (top-k and top-p take the slower torch.topk path)
     min_p: float = MIN_P  # keep characters at least this fraction as likely as the likeliest; 0: off
+    theme: float = THEME  # weight of the keyword's theme characters (0: off)
+    parallel: float = PARALLEL  # weight of couplet partners in the 颔联 and 颈联 of 律诗 (0: off)
     seed: int | None = None  # None: drawn at random and reported
     latent: tuple[float, ...] | None = None  # VAE only: sample near this latent (/more)
 

@@ -55,6 +55,8 @@ class DecodeSpec:
     keyword_bonus: float = 2.0  # added to the keyword's first character where it may start
     seed: int = 0
     prefix: list[int] = field(default_factory=list)  # forced leading tokens (rollouts)
+    theme: tuple[list[int], list[float]] = ((), ())  # ids and logit bonuses of the keyword's theme characters
+    parallel: float = 0.0  # weight of the couplet-partner bonus in the 颔联 and 颈联 (engine/associations.py)
 
     @property
     def form_obj(self) -> Form:
@@ -132,11 +134,13 @@ def decode(
     z: torch.Tensor | None = None,
     record_masks: bool = False,
     head: OutputHead | None = None,
+    pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
 ):
     """Decode a batch of requests of one form with `model` (a PoemLM or an Int8Decoder). `head`
-    is the model's OutputHead for these masks (built here if not given). Returns tokens (B, T) and,
-    if asked, the additive masks used at each step (B, T, V) so a policy-gradient step can rebuild
-    the same policy."""
+    is the model's OutputHead for these masks (built here if not given); `pairs` the couplet-partner
+    table (ids (V, K) long, PMIs (V, K) float) used where a spec asks for `parallel`. Returns tokens
+    (B, T) and, if asked, the additive masks used at each step (B, T, V) so a policy-gradient step
+    can rebuild the same policy."""
     form = specs[0].form_obj
     assert all(s.form == form.name for s in specs), "decode one form per call"
     device = masks.tone_ok.device
@@ -215,6 +219,20 @@ def decode(
     kw_ids, kw_len, starts, deadline, bonus = (x.to(device) for x in (kw_ids, kw_len, starts, deadline, bonus))
     kw_next = torch.where(kw_len > 0, 0, -1)  # 0 not started, k > 0 forcing include[k], -1 done or none
     kw_pending = bool(kw_len.any())
+
+    # theme bonuses, mapped to each output class's columns on first use
+    n_theme = max(len(s.theme[0]) for s in specs)
+    theme_ids = torch.zeros(B, max(n_theme, 1), dtype=torch.long)
+    theme_val = torch.zeros(B, max(n_theme, 1))
+    for i, s in enumerate(specs):
+        theme_ids[i, : len(s.theme[0])] = torch.tensor(s.theme[0], dtype=torch.long)
+        theme_val[i, : len(s.theme[1])] = torch.tensor(s.theme[1])
+    theme_ids, theme_val = theme_ids.to(device), theme_val.to(device)
+    theme_cols: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    # couplet partners: the second lines of the 颔联 and 颈联 of regulated verse
+    par_w = per_row([s.parallel for s in specs])
+    par_lines = {3, 5} if pairs is not None and form.n_lines == 8 and any(s.parallel for s in specs) else set()
+
     narrow = any(s.top_k > 0 or s.top_p < 1 for s in specs)  # some row asks for top-k or top-p
     all_rows = slice(None)
 
@@ -249,6 +267,11 @@ def decode(
                 same = (out[:, a : a + L - 1] == cur).all(1)
                 banned.append(torch.where(same, out[:, a + L - 1], -1))
 
+        partner = None
+        if line in par_lines:  # the character opposite, one line up
+            above = out[:, t - (L + 1)]
+            partner = pairs[0][above], pairs[1][above] * par_w  # (B, K) each
+
         tok = torch.empty(B, dtype=torch.long, device=device)
         for k, rows in classes_at[t]:
             r = all_rows if rows is None else rows
@@ -256,6 +279,14 @@ def decode(
             lg = head.logits(e[r], k).div_(temp[r])  # (n, columns of class k)
             if head.offset[k] is not None:
                 lg.add_(head.offset[k])
+            if n_theme:
+                if k not in theme_cols:
+                    tc = inv[theme_ids]
+                    theme_cols[k] = tc.clamp(min=0), torch.where(tc >= 0, theme_val, 0.0)
+                lg.scatter_add_(1, theme_cols[k][0][r], theme_cols[k][1][r])
+            if partner is not None:
+                pc = inv[partner[0][r]]
+                lg.scatter_add_(1, pc.clamp(min=0), torch.where(pc >= 0, partner[1][r], 0.0))
             if t:  # repetition penalty: rep per earlier use of a character
                 used = inv[out[r, :t]]  # (n, t) columns, -1 where absent (punctuation)
                 lg.scatter_add_(1, used.clamp(min=0), (used >= 0) * -rep[r])

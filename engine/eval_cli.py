@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from engine.api import MIN_P, TOP_P
+from engine.api import MIN_P, PARALLEL, THEME, TOP_P
 from engine.baselines import BASELINES, baseline_poems
 from engine.errors import InvalidInput, YinshiError
 from engine.evaluate import GeneratedPoem, ReferenceData, evaluate_poems, load_reference, read_jsonl
@@ -101,6 +101,8 @@ def eval_command(
     temperature: list[float] = typer.Option([0.8], "--temperature", "-t", help="Sampling temperature (repeatable)."),
     top_p: float = typer.Option(TOP_P, "--top-p", help="Nucleus sampling threshold for --model (1.0: off)."),
     min_p: float = typer.Option(MIN_P, "--min-p", help="min-p threshold for --model (0: off)."),
+    theme: float = typer.Option(THEME, "--theme", help="Theme bonus weight for --model (0: off)."),
+    parallel: float = typer.Option(PARALLEL, "--parallel", help="Couplet-partner bonus weight for --model (0: off)."),
     model_dir: Path | None = typer.Option(None, "--model-dir", help="Directory with gan/ and vae/ (default: settings)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
 ) -> None:
@@ -131,7 +133,8 @@ def eval_command(
             for temp in temperature:
                 with console.status(f"writing {n:,} poems with {spec} at temperature {temp}…"):
                     label = f"{spec.split('=')[0]}@{temp:g}" if len(temperature) > 1 else spec.split("=")[0]
-                    sources[label] = model_poems(spec, ref, n, seed, temp, model_dir, device, top_p, min_p)
+                    sources[label] = model_poems(spec, ref, n, seed, temp, model_dir, device,
+                                                 dict(top_p=top_p, min_p=min_p, theme=theme, parallel=parallel))
         results = {}
         for name, poems in sources.items():
             with console.status(f"scoring {name} ({len(poems):,} poems)…"):
@@ -159,7 +162,7 @@ def eval_command(
 
 
 def model_poems(spec: str, ref: ReferenceData, n: int, seed: int, temperature: float, model_dir: Path | None,
-                device: str, top_p: float = TOP_P, min_p: float = MIN_P) -> list:
+                device: str, sampling: dict | None = None) -> list:
     """Poems drawn from a model for the (keyword, form) pairs of the real baseline: the same forms
     and themes real poems have."""
     from engine.api import PoemRequest
@@ -179,7 +182,7 @@ def model_poems(spec: str, ref: ReferenceData, n: int, seed: int, temperature: f
     if not pairs:
         raise InvalidInput("参考集中没有可用的诗", "The reference data has no poems to take keywords from.")
     reqs = [PoemRequest(keyword=k or "春", form=f or "wujue", model=kind, temperature=temperature,
-                        top_p=top_p, min_p=min_p, seed=seed + i)
+                        seed=seed + i, **(sampling or {}))
             for i, (k, f) in ((i, pairs[i % len(pairs)]) for i in range(n))]
     out = []
     for i in range(0, len(reqs), 256):

@@ -22,7 +22,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine.api import MIN_P, TEMPERATURE, TOP_P, PoemRequest
+from engine.api import MIN_P, PARALLEL, TEMPERATURE, THEME, TOP_P, PoemRequest
 from engine.async_engine import AsyncEngine
 from engine.errors import EngineUnavailable, InvalidInput, Overloaded, RequestTimeout, YinshiError
 from engine.settings import Settings, get_settings
@@ -53,6 +53,8 @@ class PoemBody(BaseModel):
     top_k: int = Field(0, ge=0, le=100_000)
     top_p: float = Field(TOP_P, gt=0, le=1)
     min_p: float = Field(MIN_P, ge=0, lt=1)
+    theme: float = Field(THEME, ge=0, le=10)
+    parallel: float = Field(PARALLEL, ge=0, le=10)
     seed: int | None = Field(None, ge=0, lt=2**31)
     latent: list[float] | None = Field(None, max_length=1024)  # VAE: write near this latent (/more)
     n: int = Field(1, ge=1, le=MAX_POEMS)
@@ -71,6 +73,8 @@ class PoemBody(BaseModel):
                 top_k=self.top_k,
                 top_p=self.top_p,
                 min_p=self.min_p,
+                theme=self.theme,
+                parallel=self.parallel,
                 seed=None if self.seed is None else (self.seed + i) % 2**31,
                 latent=tuple(self.latent) if self.latent is not None else None,
             )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from engine.api import MIN_P, TEMPERATURE, TOP_P, PoemRequest, PoemResult
+from engine.api import MIN_P, PARALLEL, TEMPERATURE, THEME, TOP_P, PoemRequest, PoemResult
 from engine.errors import YinshiError
 
 
@@ -24,6 +24,8 @@ def poem_command(
     top_k: int = typer.Option(0, help="0: off"),
     top_p: float = typer.Option(TOP_P, help="1.0: off"),
     min_p: float = typer.Option(MIN_P, help="keep characters at least this fraction as likely as the likeliest; 0: off"),
+    theme: float = typer.Option(THEME, help="weight of the keyword's theme characters; 0: off"),
+    parallel: float = typer.Option(PARALLEL, help="weight of couplet partners in 律诗 (对仗); 0: off"),
     seed: int = typer.Option(None, help="makes output reproducible"),
     n: int = typer.Option(1, "--n", help="poems per keyword"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per poem"),
@@ -47,7 +49,7 @@ def poem_command(
     requests = [
         PoemRequest(keyword=k, form=form, model=model or settings.default_model, acrostic=acrostic, scheme=scheme,
                     strict=not lenient, temperature=temperature, top_k=top_k, top_p=top_p,
-                    min_p=min_p, seed=base_seed + j)
+                    min_p=min_p, theme=theme, parallel=parallel, seed=base_seed + j)
         for k in keywords for j in range(n)
     ]
     failed = 0

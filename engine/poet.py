@@ -17,6 +17,7 @@ import torch
 
 from engine import checkpoint
 from engine.api import PoemRequest, PoemResult
+from engine.associations import lexicon_words, theme_bias
 from engine.decoding import DecodeSpec, ProsodyMasks, decode, tokens_to_lines
 from engine.device import resolve_device
 from engine.encoding import MAX_KEYWORD, keyword_ids
@@ -68,6 +69,8 @@ class LoadedModel:
     meta: dict
     lexicon: frozenset[str]  # corpus words (bigrams) a multi-character keyword must come from
     int8: Int8Decoder | None = None  # the decoder's int8 copy, when decoding on CPU with int8
+    associations: dict | None = None  # theme and couplet-partner tables (engine/associations.py)
+    pairs: tuple[torch.Tensor, torch.Tensor] | None = None  # the partner table on the device
     masks: dict[str, ProsodyMasks] = field(default_factory=dict)
     heads: dict[str, OutputHead] = field(default_factory=dict)
 
@@ -102,7 +105,13 @@ def load_model(path: Path, device, quantize: bool = False) -> LoadedModel:
         int8 = Int8Decoder(net.decoder if kind == "vae" else net)
     meta = blob["meta"]
     version = meta.get("version") or f"{kind}-{meta.get('data_hash', 'dev')[:8]}"
-    return LoadedModel(kind, version, net, vocab, meta, frozenset(blob.get("lexicon", ())), int8)
+    lexicon = blob.get("lexicon", ())
+    lexicon = lexicon_words(lexicon, vocab) if torch.is_tensor(lexicon) else frozenset(lexicon)
+    assoc = blob.get("associations")
+    pairs = None
+    if assoc is not None:
+        pairs = assoc["pair_ids"].long().to(device), assoc["pair_vals"].float().to(device)
+    return LoadedModel(kind, version, net, vocab, meta, lexicon, int8, assoc, pairs)
 
 
 class Poet:
@@ -208,8 +217,18 @@ class Poet:
             top_p=req.top_p,
             min_p=req.min_p,
             seed=seed,
+            theme=self.theme_for(m, keyword, req.theme),
+            parallel=req.parallel if m.pairs is not None else 0.0,
         )
         return spec, keyword, note
+
+    @staticmethod
+    def theme_for(m: LoadedModel, keyword: str, weight: float) -> tuple[list[int], list[float]]:
+        """The theme characters of the keyword (or of an acrostic's heads) and their logit bonuses."""
+        if not weight or m.associations is None:
+            return [], []
+        ids, vals = theme_bias(m.associations, m.vocab.encode(keyword))
+        return ids, [weight * v for v in vals]
 
     # -- decoding -----------------------------------------------------------------------------
 
@@ -240,7 +259,7 @@ class Poet:
                 specs = [it[1] for it in items]
                 z = self._latents(m, [requests[it[0]] for it in items], specs)
                 masks, head = m.masks_for(scheme, self.device), m.head_for(scheme, self.device)
-                tokens = decode(m.decoder, specs, masks, z=z, head=head).tolist()
+                tokens = decode(m.decoder, specs, masks, z=z, head=head, pairs=m.pairs).tolist()
                 for (i, _spec, kw, note, seed), toks, zi in zip(
                     items, tokens, z if z is not None else [None] * len(items), strict=True
                 ):

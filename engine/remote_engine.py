@@ -114,6 +114,8 @@ class RemoteEngine:
             "top_k": request.top_k,
             "top_p": float(request.top_p),
             "min_p": float(request.min_p),
+            "theme": float(request.theme),
+            "parallel": float(request.parallel),
             "seed": request.seed,
             "latent": list(request.latent) if request.latent is not None else None,
             "n": 1,

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from engine import checkpoint
+from engine import associations, checkpoint
 from engine.corpus import Poem
 from engine.dataset import PoemData
 from engine.decoding import DecodeSpec, ProsodyMasks, decode
@@ -93,6 +93,15 @@ def corpus_lexicon(poems: list[Poem], min_count: int = 3) -> list[str]:
 
     c = Counter(ln[i : i + 2] for p in poems for ln in p.lines for i in range(len(ln) - 1))
     return sorted(w for w, n in c.items() if n >= min_count)
+
+
+def corpus_statistics(poems: list[Poem], vocab: Vocab) -> dict:
+    """What decoding needs from the training poems besides the weights: the keyword lexicon and
+    the theme / couplet-partner associations."""
+    return {
+        "lexicon": associations.lexicon_codes(corpus_lexicon(poems), vocab),
+        "associations": associations.build(((p.lines, p.form) for p in poems), vocab),
+    }
 
 
 def prepare(poems: list[Poem], cfg: TrainConfig):
@@ -368,7 +377,7 @@ def train(cfg: TrainConfig, poems: list[Poem], verbose: bool = True) -> Path:
         checkpoint.load_state(model, resume["model"])
     history = train_mle(model, train_data, valid_data, cfg, device, cfg.model == "vae", log, save_fn, resume)
     meta["minutes_mle"] = (time.time() - t_start) / 60
-    lexicon = {"lexicon": corpus_lexicon(train_poems)}
+    lexicon = corpus_statistics(train_poems, vocab)
     if cfg.model == "gan":
         checkpoint.save(
             cfg.out_dir / "mle",

@@ -78,3 +78,26 @@ def export_command(
     )
     size = (dest / "model.pt").stat().st_size / 2**20
     typer.echo(f"{kind} {blob['meta']['version']} -> {dest} ({size:.1f} MiB)")
+
+
+def associations_command(
+    checkpoints: list[Path] = typer.Argument(..., help="model directories to update (e.g. models/gan models/vae)"),
+    corpus_dir: Path = typer.Option(None, help="chinese-poetry clone (default: settings.corpus_dir)"),
+) -> None:
+    """(Re)compute a checkpoint's corpus statistics (keyword lexicon, theme and couplet-partner
+    associations) from the training split, in place. `yinshi train` writes them itself."""
+    import torch
+
+    from engine import checkpoint
+    from engine.corpus import load_corpus
+    from engine.forms import FORMS
+    from engine.train import corpus_statistics
+    from engine.vocab import Vocab
+
+    poems = [p for p in load_corpus(corpus_dir, progress=True) if p.split == "train" and p.form in FORMS]
+    for path in checkpoints:
+        blob = checkpoint.load_blob(path)
+        blob.update(corpus_statistics(poems, Vocab.from_json(blob["vocab"])))
+        blob["meta"]["associations_poems"] = len(poems)
+        torch.save(blob, path / "model.pt")
+        typer.echo(f"{path}: {len(poems):,} training poems, {(path / 'model.pt').stat().st_size / 2**20:.1f} MiB")
