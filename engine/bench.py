@@ -18,20 +18,21 @@ from rich.table import Table
 
 from engine.api import PoemRequest
 from engine.encoding import seq_len
-from engine.forms import FORMS
+from engine.forms import FORMS, PING, templates
 
 KEYWORDS = ("春", "秋", "月", "山", "江", "风", "雪", "花", "明月", "故乡", "夜", "雨")
 
 
-def flops_per_poem(cfg, form: str, vocab_size: int) -> int:
-    """Multiply-adds x 2 of one poem's decode: GRU layers at every step, output layer and logits over
-    the whole vocabulary at the sampled (non-punctuation) positions."""
+def flops_per_poem(cfg, form: str, head) -> int:
+    """Multiply-adds x 2 of one strict poem's decode: GRU layers and output projection at every
+    step, logits over the characters of the asked tone at the sampled positions (the mean over the
+    form's templates; `head` is the model's OutputHead)."""
     f = FORMS[form]
     E, H, L = cfg.n_embd, cfg.n_hidden, cfg.n_layer
     gru = 3 * H * (E + H) + (L - 1) * 3 * H * (2 * H)
-    out = H * E + E * vocab_size
-    steps, sampled = seq_len(f), f.n_chars
-    return 2 * (steps * gru + sampled * out)
+    tpls = templates(form)
+    cols = sum(len(head.cols[0 if t == PING else 1]) for tpl in tpls for line in tpl.lines for t in line) / len(tpls)
+    return int(2 * (seq_len(f) * (gru + H * E) + E * cols))
 
 
 def _peak_rss_mb() -> float:
@@ -47,7 +48,7 @@ def bench_command(
     threads: int = typer.Option(None, help="torch CPU threads"),
     model_dir: Path = typer.Option(None),
     json_out: Path = typer.Option(None, "--json", help="also write the figures here"),
-    quantize: bool = typer.Option(False, help="int8 dynamic quantization (CPU)"),
+    quantize: bool = typer.Option(None, help="int8 decoding on CPU (default: settings.quantize)"),
 ) -> None:
     """Print latency, throughput, peak memory and FLOPs per poem for each model and form."""
     from engine.poet import Poet
@@ -80,12 +81,12 @@ def bench_command(
             q = statistics.quantiles(lat, n=20)
             rows.append({
                 "model": name, "version": m.version, "form": form, "device": str(dev),
-                "threads": torch.get_num_threads(), "int8": quantize, "p50_ms": round(statistics.median(lat), 2), "p95_ms": round(q[18], 2),
+                "threads": torch.get_num_threads(), "int8": m.int8 is not None, "p50_ms": round(statistics.median(lat), 2), "p95_ms": round(q[18], 2),
                 "batch": batch, "poems_per_s": round(batch / dt, 1),
                 "peak_mem_mb": round(torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else _peak_rss_mb(), 1),
-                "mflops_per_poem": round(flops_per_poem(m.decoder.cfg, form, len(m.vocab)) / 1e6, 1),
+                "mflops_per_poem": round(flops_per_poem(m.decoder.cfg, form, m.head_for("pingshui", dev)) / 1e6, 1),
             })
-            rows[-1]["achieved_gflops"] = round(rows[-1]["poems_per_s"] * rows[-1]["mflops_per_poem"] / 1e3, 1)
+            rows[-1]["achieved_gops"] = round(rows[-1]["poems_per_s"] * rows[-1]["mflops_per_poem"] / 1e3, 1)
     table = Table(title=f"yinshi bench · {dev} · {torch.get_num_threads()} threads")
     for col in rows[0]:
         table.add_column(col)

@@ -229,6 +229,7 @@ def decode(
         theme_val[i, : len(s.theme[1])] = torch.tensor(s.theme[1])
     theme_ids, theme_val = theme_ids.to(device), theme_val.to(device)
     theme_cols: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    theme_live = torch.ones_like(theme_val)  # a theme character's bonus lapses once it is written
     # couplet partners: the second lines of the 颔联 and 颈联 of regulated verse
     par_w = per_row([s.parallel for s in specs])
     par_lines = {3, 5} if pairs is not None and form.n_lines == 8 and any(s.parallel for s in specs) else set()
@@ -283,7 +284,7 @@ def decode(
                 if k not in theme_cols:
                     tc = inv[theme_ids]
                     theme_cols[k] = tc.clamp(min=0), torch.where(tc >= 0, theme_val, 0.0)
-                lg.scatter_add_(1, theme_cols[k][0][r], theme_cols[k][1][r])
+                lg.scatter_add_(1, theme_cols[k][0][r], theme_cols[k][1][r] * theme_live[r])
             if partner is not None:
                 pc = inv[partner[0][r]]
                 lg.scatter_add_(1, pc.clamp(min=0), torch.where(pc >= 0, partner[1][r], 0.0))
@@ -333,6 +334,8 @@ def decode(
             g = groups & masks.member[:, tok].t()
             groups = torch.where((rows & g.any(1))[:, None], g, groups)
             used_rhyme[rows, tok[rows]] = True
+        if n_theme:
+            theme_live.mul_(theme_ids != tok[:, None])
         out[:, t] = tok
         prev = tok
     return (out, rec) if record_masks else out
