@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from engine.encoding import (
     FORM_IDS,
@@ -34,6 +35,9 @@ from engine.vocab import BOS, COMMA, PERIOD, Vocab
 
 TOPK_CAP = 64  # sampling considers at most this many candidates (topk over the vocabulary is costly)
 NEG = float("-inf")
+# The logit of a character a constraint rules out. Finite, because on CPU exp and log of -inf (and of
+# values that underflow) take slow paths; far enough below every other logit never to be drawn.
+MASKED = -1e4
 
 
 @dataclass
@@ -259,7 +263,8 @@ def decode(
             nudge_any = bool(nudge.any())
         rmask = None
         if rhyme_any[t]:  # characters of the rhyme groups still open, not yet used
-            rmask = (groups.float() @ masks.member_f > 0) & ~used_rhyme  # (B, V)
+            ok = (groups.float() @ masks.member_f > 0) & ~used_rhyme | ~rhyme_all[:, t, None]  # (B, V)
+            rmask = ok.float().sub_(1.0).mul_(-MASKED)  # 0 where allowed, MASKED elsewhere
         banned = []  # never repeat an earlier line: the token that would complete a repeat
         if col == L - 1 and line > 0:
             cur = out[:, t - col : t]
@@ -296,14 +301,13 @@ def decode(
                 hit = (nudge[r] & (kc >= 0)).nonzero()[:, 0]
                 lg[hit, kc[hit]] += bonus[r][hit]
             if rmask is not None:
-                at = rhyme_all[r, t]
-                lg.masked_fill_(~(rmask[r][:, head.cols[k]] | ~at[:, None]), NEG)
+                lg.add_(rmask[r][:, head.cols[k]])
             for b in banned:
                 bc = inv[b[r].clamp(min=0)]
                 hit = ((b[r] >= 0) & (bc >= 0)).nonzero()[:, 0]
-                lg[hit, bc[hit]] = NEG
+                lg[hit, bc[hit]] = MASKED
             mx = lg.amax(1, keepdim=True)
-            dead = torch.isneginf(mx[:, 0])
+            dead = mx[:, 0] <= MASKED / 2
             if dead.any():  # constraints left nothing: any character of the class
                 fresh = head.logits(e[r][dead], k).div_(temp[r][dead])
                 lg[dead] = fresh if head.offset[k] is None else fresh + head.offset[k]
@@ -315,7 +319,7 @@ def decode(
             tok[r] = head.cols[k][pick]
             if rec is not None:
                 row = torch.full((lg.shape[0], V), NEG, device=device)
-                row[:, head.cols[k]] = torch.where(torch.isneginf(lg), NEG, 0.0)
+                row[:, head.cols[k]] = torch.where(lg <= MASKED / 2, NEG, 0.0)
                 rec[r, t] = row
 
         fm = forced >= 0
@@ -365,9 +369,12 @@ def sample(
 
 
 def sample_min_p(logits, u, min_p, mx):
-    """The min-p draw alone: no top-k or top-p, linear time."""
-    p = (logits - mx).exp_()  # (n, m), the likeliest at 1
-    p.masked_fill_(p < min_p, 0.0)
+    """The min-p draw alone: no top-k or top-p, linear time. Each row is shifted by its maximum and
+    log(min_p), so one scalar threshold at 1 keeps exactly the characters at least min_p times as
+    likely as the likeliest (masked_fill is several times slower on CPU); the rows' constant
+    factor does not change the draw. The clamp keeps exp off its slow underflow path."""
+    shift = mx + torch.log(min_p.clamp(min=1e-30))  # (n, 1)
+    p = F.threshold_((logits - shift).clamp_(min=-30.0).exp_(), 1.0, 0.0)  # (n, m), proportional to p
     cum = p.cumsum_(1)
     pick = torch.searchsorted(cum, (u[:, None] * cum[:, -1:]), right=True)
     return pick[:, 0].clamp_(max=logits.shape[1] - 1)

@@ -45,7 +45,7 @@ _T2S = opencc.OpenCC("t2s")
 
 
 def is_han(ch: str) -> bool:
-    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\U00020000" <= ch <= "\U0002ffff"
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\U00020000" <= ch <= "\U0003ffff"  # extensions B–H
 
 
 def parse_model(name: str | None) -> str:

@@ -27,7 +27,8 @@ from tests.fake_discord import EPHEMERAL, FakeDiscord, Recorded, custom_ids
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the loop tiny_engine's batcher runs on
 
-HAN = re.compile(r"[\u4e00-\u9fff]")
+HAN_CHAR = r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003ffff]"  # CJK extensions too: the vocabulary has rare characters
+HAN = re.compile(HAN_CHAR)
 LATIN = re.compile(r"[A-Za-z]{3,}")
 USER = "4242"
 ADMIN = "777"
@@ -40,7 +41,7 @@ def bilingual(text: str) -> bool:
 
 def poem_lines(text: str) -> list[str]:
     """The verse lines of a rendered poem: Chinese characters ending in ， or 。."""
-    return [line for line in text.splitlines() if re.fullmatch(r"[\u4e00-\u9fff]{5,7}[，。]", line)]
+    return [line for line in text.splitlines() if re.fullmatch(HAN_CHAR + r"{5,7}[，。]", line)]
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 USER = 4242
 ADMIN = 777
 GROUP = -1001234567890
-HAN = re.compile(r"[\u4e00-\u9fff]")
+HAN_CHAR = r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003ffff]"  # CJK extensions too: the vocabulary has rare characters
+HAN = re.compile(HAN_CHAR)
 LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 
 
@@ -78,7 +79,7 @@ def labels(message: dict) -> list[str]:
 
 def poem_lines(text: str) -> list[str]:
     """The verse lines of a rendered poem: Chinese characters ending in ， or 。."""
-    return [line for line in text.splitlines() if re.fullmatch(r"[\u4e00-\u9fff]{5,7}[，。]", line)]
+    return [line for line in text.splitlines() if re.fullmatch(HAN_CHAR + r"{5,7}[，。]", line)]
 
 
 def is_bilingual(text: str) -> bool:
