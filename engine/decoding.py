@@ -57,6 +57,7 @@ class DecodeSpec:
     min_p: float = 0.0  # keep characters at least this fraction as likely as the likeliest; 0: off
     repetition_penalty: float = 1.2  # subtracted from a logit per earlier use of the character
     keyword_bonus: float = 2.0  # added to the keyword's first character where it may start
+    keyword_late: bool = False  # the keyword may wait until the poem's last place for it (else the first half)
     seed: int = 0
     prefix: list[int] = field(default_factory=list)  # forced leading tokens (rollouts)
     theme: tuple[list[int], list[float]] = ((), ())  # ids and logit bonuses of the keyword's theme characters
@@ -219,7 +220,7 @@ def decode(
         kw_len[i] = len(s.include)
         st = keyword_starts(s, masks)
         starts[i, st] = True
-        deadline[i] = max([p for p in st if p < half] or st or [-1])
+        deadline[i] = max(st or [-1]) if s.keyword_late else max([p for p in st if p < half] or st or [-1])
     kw_ids, kw_len, starts, deadline, bonus = (x.to(device) for x in (kw_ids, kw_len, starts, deadline, bonus))
     kw_next = torch.where(kw_len > 0, 0, -1)  # 0 not started, k > 0 forcing include[k], -1 done or none
     kw_pending = bool(kw_len.any())

@@ -42,6 +42,13 @@ MODEL_ALIASES = {
 # Fallback themes for keywords the classical vocabulary lacks: the commonest topics of 唐诗.
 FALLBACK_THEMES = ("春", "秋", "月", "山", "风", "雪", "花", "江", "雨", "云", "夜", "柳")
 _T2S = opencc.OpenCC("t2s")
+KEYWORD_LATE = 0.5  # share of poems whose keyword may come anywhere, gently nudged (real poems: README)
+
+
+def late_keyword(rng: random.Random) -> dict:
+    """Where the keyword goes: in the first half, or (KEYWORD_LATE of poems) anywhere, with a
+    smaller nudge, so that it is not always in the opening couplet."""
+    return {"keyword_late": True, "keyword_bonus": 0.5} if rng.random() < KEYWORD_LATE else {}
 
 
 def is_han(ch: str) -> bool:
@@ -218,6 +225,7 @@ class Poet:
             min_p=req.min_p,
             seed=seed,
             theme=self.theme_for(m, keyword, req.theme),
+            **late_keyword(rng),
             parallel=req.parallel if m.pairs is not None else 0.0,
         )
         return spec, keyword, note
