@@ -104,9 +104,10 @@ class ProsodyMasks:
         self.tone_ok = torch.stack([is_char, is_char & ping, is_char & ze]).to(device)  # (3, V)
         self.is_char = is_char.to(device)
         self.prosody = prosody
+        self._fit = {PING: set(ping.nonzero()[:, 0].tolist()), ZE: set(ze.nonzero()[:, 0].tolist())}
 
     def fits(self, token: int, tone: str) -> bool:
-        return bool(self.tone_ok[TONE_PING if tone == PING else TONE_ZE, token])
+        return token in self._fit[tone]
 
 
 def keyword_starts(spec: DecodeSpec, masks: ProsodyMasks) -> list[int]:
