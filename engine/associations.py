@@ -84,9 +84,11 @@ def build(poems_lines: Iterable[tuple[Sequence[str], str | None]], vocab: Vocab,
 
 def theme_bias(assoc: dict, keyword_ids: Sequence[int]) -> tuple[list[int], list[float]]:
     """The keyword characters' theme neighbours with their mean PMI (absent counts 0)."""
+    if "theme_lists" not in assoc:  # rows as Python lists, once: indexing tensors per request is slow
+        assoc["theme_lists"] = list(zip(assoc["theme_ids"].tolist(), assoc["theme_vals"].tolist(), strict=True))
     acc: dict[int, float] = {}
     for kid in keyword_ids:
-        for i, v in zip(assoc["theme_ids"][kid].tolist(), assoc["theme_vals"][kid].tolist(), strict=True):
+        for i, v in zip(*assoc["theme_lists"][kid], strict=True):
             if i > 0 and i not in keyword_ids:
                 acc[i] = acc.get(i, 0.0) + v / len(keyword_ids)
     best = sorted(acc.items(), key=lambda kv: -kv[1])[:K]

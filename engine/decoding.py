@@ -209,31 +209,28 @@ def decode(
 
     # keyword placement: where it may start, the last place it must start, and its progress
     half = (form.n_lines // 2) * (L + 1)  # the theme is stated in the first half when it fits, as poets do
-    kw_ids = torch.full((B, MAX_KEYWORD + 1), -1, dtype=torch.long)
-    kw_len = torch.zeros(B, dtype=torch.long)
-    starts = torch.zeros(B, T, dtype=torch.bool)
-    deadline = torch.full((B,), -1, dtype=torch.long)
-    bonus = torch.tensor([s.keyword_bonus for s in specs])
-    for i, s in enumerate(specs):
-        if not s.include:
-            continue
-        kw_ids[i, : len(s.include)] = torch.tensor(s.include)
-        kw_len[i] = len(s.include)
-        st = keyword_starts(s, masks)
-        starts[i, st] = True
-        deadline[i] = max(st or [-1]) if s.keyword_late else max([p for p in st if p < half] or st or [-1])
-    kw_ids, kw_len, starts, deadline, bonus = (x.to(device) for x in (kw_ids, kw_len, starts, deadline, bonus))
+    kw_rows, start_rows, deadline_l = [], [], []  # built as lists, one tensor each (see above)
+    for s in specs:
+        st = keyword_starts(s, masks) if s.include else []
+        kw_rows.append(s.include + [-1] * (MAX_KEYWORD + 1 - len(s.include)))
+        row = [False] * T
+        for p in st:
+            row[p] = True
+        start_rows.append(row)
+        deadline_l.append(max(st or [-1]) if s.keyword_late else max([p for p in st if p < half] or st or [-1]))
+    kw_ids = torch.tensor(kw_rows, dtype=torch.long, device=device)  # (B, MAX_KEYWORD + 1), -1 padded
+    kw_len = torch.tensor([len(s.include) for s in specs], device=device)
+    starts = torch.tensor(start_rows, device=device)  # (B, T)
+    deadline = torch.tensor(deadline_l, device=device)
+    bonus = torch.tensor([s.keyword_bonus for s in specs], device=device)
     kw_next = torch.where(kw_len > 0, 0, -1)  # 0 not started, k > 0 forcing include[k], -1 done or none
     kw_pending = bool(kw_len.any())
 
     # theme bonuses, mapped to each output class's columns on first use
     n_theme = max(len(s.theme[0]) for s in specs)
-    theme_ids = torch.zeros(B, max(n_theme, 1), dtype=torch.long)
-    theme_val = torch.zeros(B, max(n_theme, 1))
-    for i, s in enumerate(specs):
-        theme_ids[i, : len(s.theme[0])] = torch.tensor(s.theme[0], dtype=torch.long)
-        theme_val[i, : len(s.theme[1])] = torch.tensor(s.theme[1])
-    theme_ids, theme_val = theme_ids.to(device), theme_val.to(device)
+    pad = max(n_theme, 1)
+    theme_ids = torch.tensor([list(s.theme[0]) + [0] * (pad - len(s.theme[0])) for s in specs], device=device)
+    theme_val = torch.tensor([list(s.theme[1]) + [0.0] * (pad - len(s.theme[1])) for s in specs], device=device)
     theme_cols: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     theme_live = torch.ones_like(theme_val)  # a theme character's bonus lapses once it is written
     # couplet partners: the second lines of the 颔联 and 颈联 of regulated verse
