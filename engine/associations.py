@@ -45,12 +45,16 @@ def _top_k(pmi: np.ndarray, count: np.ndarray, k: int, min_pairs: int) -> tuple[
 
 def build(poems_lines: Iterable[tuple[Sequence[str], str | None]], vocab: Vocab, k: int = K,
           min_pairs: int = MIN_PAIRS) -> dict:
-    """(lines, form) of the training poems -> {theme_ids, theme_vals, pair_ids, pair_vals}, each (V, k)."""
+    """(lines, form) of the training poems -> {theme_ids, theme_vals, pair_ids, pair_vals}, each (V, k),
+    and char_counts (V,): how often each character occurs."""
     V, stoi = len(vocab), vocab.stoi
     rows, cols, n_units = [], [], 0
     pa, pb = [], []
+    char_counts = np.zeros(V, dtype=np.int64)
     for lines, form in poems_lines:
         ids = [[stoi[ch] for ch in ln if ch in stoi] for ln in lines]
+        for ln in ids:
+            np.add.at(char_counts, ln, 1)
         for i in range(0, len(ids) - 1, 2):
             chars = set(ids[i]) | set(ids[i + 1])
             rows += [n_units] * len(chars)
@@ -79,7 +83,8 @@ def build(poems_lines: Iterable[tuple[Sequence[str], str | None]], vocab: Vocab,
     with np.errstate(divide="ignore", invalid="ignore"):
         pmi = np.log(pairs * n / np.maximum(pa_n * pb_n, 1e-9))
     pair_ids, pair_vals = _top_k(np.nan_to_num(pmi, neginf=0.0), pairs, k, min_pairs)
-    return {"theme_ids": theme_ids, "theme_vals": theme_vals, "pair_ids": pair_ids, "pair_vals": pair_vals}
+    return {"theme_ids": theme_ids, "theme_vals": theme_vals, "pair_ids": pair_ids, "pair_vals": pair_vals,
+            "char_counts": torch.from_numpy(char_counts.astype(np.int32))}
 
 
 def theme_bias(assoc: dict, keyword_ids: Sequence[int]) -> tuple[list[int], list[float]]:

@@ -18,20 +18,23 @@ from rich.table import Table
 
 from engine.api import PoemRequest
 from engine.encoding import seq_len
-from engine.forms import FORMS, PING, templates
+from engine.forms import FORMS, PING, ZE, templates
+from engine.output_head import BOTH, PURE_PING, PURE_ZE
 
 KEYWORDS = ("春", "秋", "月", "山", "江", "风", "雪", "花", "明月", "故乡", "夜", "雨")
 
 
 def flops_per_poem(cfg, form: str, head) -> int:
     """Multiply-adds x 2 of one strict poem's decode: GRU layers and output projection at every
-    step, logits over the characters of the asked tone at the sampled positions (the mean over the
-    form's templates; `head` is the model's OutputHead)."""
+    step, logits over the columns of the position's class at the sampled positions (the expectation
+    over the form's templates and the both-tone draw; `head` is the model's OutputHead)."""
     f = FORMS[form]
     E, H, L = cfg.n_embd, cfg.n_hidden, cfg.n_layer
     gru = 3 * H * (E + H) + (L - 1) * 3 * H * (2 * H)
     tpls = templates(form)
-    cols = sum(len(head.cols[0 if t == PING else 1]) for tpl in tpls for line in tpl.lines for t in line) / len(tpls)
+    both, pure = len(head.cols[BOTH]), {PING: len(head.cols[PURE_PING]), ZE: len(head.cols[PURE_ZE])}
+    cols = sum(head.p_both * both + (1 - head.p_both) * pure[t] for tpl in tpls for line in tpl.lines for t in line)
+    cols /= len(tpls)
     return int(2 * (seq_len(f) * (gru + H * E) + E * cols))
 
 

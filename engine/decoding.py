@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from engine.encoding import (
     FORM_IDS,
     MAX_KEYWORD,
+    TONE_ANY,
     TONE_PING,
     TONE_ZE,
     seq_len,
@@ -157,8 +158,11 @@ def decode(
     form_t = torch.full((B,), FORM_IDS[form.name], device=device)
     kw = torch.tensor([s.keyword for s in specs], device=device)
     slot_all = torch.tensor(slot_ids, device=device).expand(B, T)
-    # per-request random streams: one uniform per position, drawn up front
-    u = torch.stack([torch.rand(T, generator=torch.Generator().manual_seed(s.seed)) for s in specs]).to(device)
+    # per-request random streams, drawn up front: per position one uniform to sample the character
+    # and one to choose whether it is a both-tone character (engine/output_head.py)
+    draws = [torch.rand(2 * T, generator=torch.Generator().manual_seed(s.seed)) for s in specs]
+    u = torch.stack([d[:T] for d in draws]).to(device)
+    both_l = (torch.stack([d[T:] for d in draws]) < head.p_both).tolist()
 
     def per_row(values, dtype=torch.float):
         return torch.tensor(values, dtype=dtype, device=device)[:, None]  # (B, 1)
@@ -182,6 +186,9 @@ def decode(
             if s.heads is not None:
                 frc_r[base] = s.heads[line]
         frc_r[: len(s.prefix)] = s.prefix
+        for t in range(T):  # a both-tone character here: the model is told so, as in training
+            if both_l[len(tone_l)][t] and frc_r[t] < 0 and not rhy_r[t]:
+                tone_r[t] = TONE_ANY
         tone_l.append(tone_r)
         lenient_l.append(len_r)
         rhyme_l.append(rhy_r)
@@ -196,7 +203,7 @@ def decode(
         by_class: dict[int, list[int]] = {}
         if t % (L + 1) != L:
             for i in range(B):
-                by_class.setdefault(position_class(tone_l[i][t], lenient_l[i][t]), []).append(i)
+                by_class.setdefault(position_class(tone_l[i][t], lenient_l[i][t], rhyme_l[i][t]), []).append(i)
         classes_at.append([
             (k, None if len(rows) == B else torch.tensor(rows, device=device)) for k, rows in by_class.items()
         ])

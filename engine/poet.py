@@ -93,7 +93,8 @@ class LoadedModel:
 
     def head_for(self, scheme: str, device) -> OutputHead:
         if scheme not in self.heads:
-            self.heads[scheme] = OutputHead(self.decoder, self.masks_for(scheme, device))
+            counts = (self.associations or {}).get("char_counts")
+            self.heads[scheme] = OutputHead(self.decoder, self.masks_for(scheme, device), counts)
         return self.heads[scheme]
 
 
