@@ -177,3 +177,20 @@ def test_lenient_poems_pass_the_lenient_check(tiny_poet):
                         strict=False, temperature=0.3 + (i % 5) * 0.3, seed=i) for i in range(48)]
     for req, res in zip(reqs, tiny_poet.generate_batch(reqs), strict=True):
         _assert_constraints(req, res)
+
+
+def test_both_tone_characters_are_written_about_as_often_as_in_the_corpus(tiny_poet):
+    """多音字 that read both 平 and 仄 (不 为 如 知 …) are common in real poems; the model learnt
+    them under their own tone class, which decoding must feed it, or it never writes them."""
+    import torch
+
+    m = tiny_poet.models["gan"]
+    masks = m.masks_for("pingshui", torch.device("cpu"))
+    head = m.head_for("pingshui", torch.device("cpu"))
+    both = set((masks.tone_ok[1] & masks.tone_ok[2]).nonzero()[:, 0].tolist())
+    assert 0.05 < head.p_both < 0.4
+    res = tiny_poet.generate_batch([PoemRequest(keyword=THEMES[i % len(THEMES)], form=FORM_NAMES[i % 4], seed=i)
+                                    for i in range(80)])
+    chars = [m.vocab.stoi[ch] for r in res for line in r.lines for ch in line[:-1]]
+    share = sum(c in both for c in chars) / len(chars)
+    assert 0.5 * head.p_both < share < 1.5 * head.p_both, (share, head.p_both)
