@@ -61,6 +61,7 @@ class DecodeSpec:
     keyword_late: bool = False  # the keyword may wait until the poem's last place for it (else the first half)
     seed: int = 0
     prefix: list[int] = field(default_factory=list)  # forced leading tokens (rollouts)
+    prefix_tones: list[int] = field(default_factory=list)  # the tone inputs the prefix was decoded with
     theme: tuple[list[int], list[float]] = ((), ())  # ids and logit bonuses of the keyword's theme characters
     parallel: float = 0.0  # weight of the couplet-partner bonus in the 颔联 and 颈联 (engine/associations.py)
 
@@ -146,8 +147,8 @@ def decode(
     """Decode a batch of requests of one form with `model` (a PoemLM or an Int8Decoder). `head`
     is the model's OutputHead for these masks (built here if not given); `pairs` the couplet-partner
     table (ids (V, K) long, PMIs (V, K) float) used where a spec asks for `parallel`. Returns tokens
-    (B, T) and, if asked, the additive masks used at each step (B, T, V) so a policy-gradient step
-    can rebuild the same policy."""
+    (B, T) and, if asked, the additive masks used at each step (B, T, V) and the tone inputs fed
+    (B, T), so a policy-gradient step can rebuild the same policy."""
     form = specs[0].form_obj
     assert all(s.form == form.name for s in specs), "decode one form per call"
     device = masks.tone_ok.device
@@ -189,11 +190,13 @@ def decode(
         for t in range(T):  # a both-tone character here: the model is told so, as in training
             if both_l[len(tone_l)][t] and frc_r[t] < 0 and not rhy_r[t]:
                 tone_r[t] = TONE_ANY
+        tone_r[: len(s.prefix_tones)] = s.prefix_tones
         tone_l.append(tone_r)
         lenient_l.append(len_r)
         rhyme_l.append(rhy_r)
         forced_l.append(frc_r)
-    pos_in, state = model.start(form_t, kw, slot_all, torch.tensor(tone_l, device=device), z)  # (B, T, E)
+    tone_in = torch.tensor(tone_l, device=device)
+    pos_in, state = model.start(form_t, kw, slot_all, tone_in, z)  # (B, T, E)
     rhyme_all = torch.tensor(rhyme_l, device=device)
     forced_all = torch.tensor(forced_l, device=device)
     rhyme_any = rhyme_all.any(0).tolist()
@@ -348,7 +351,7 @@ def decode(
             theme_live.mul_(theme_ids != tok[:, None])
         out[:, t] = tok
         prev = tok
-    return (out, rec) if record_masks else out
+    return (out, rec, tone_in) if record_masks else out
 
 
 def sample(

@@ -75,6 +75,8 @@ def line_rewards(
     tokens: torch.Tensor,
     masks: ProsodyMasks,
     n_rollouts: int,
+    tones: torch.Tensor,
+    head=None,
 ) -> torch.Tensor:
     """Reward of every token (B, T): D's mean probability of 'real' over rollouts that complete the
     poem from the end of the token's line; the last line is scored on the poem itself."""
@@ -91,25 +93,26 @@ def line_rewards(
             q = torch.zeros(B, device=tokens.device)
             for r in range(n_rollouts):
                 ro = [
-                    replace(s, prefix=tokens[i, :end].tolist(), seed=s.seed * 7919 + line * 31 + r + 1)
+                    replace(s, prefix=tokens[i, :end].tolist(), prefix_tones=tones[i, :end].tolist(),
+                            seed=s.seed * 7919 + line * 31 + r + 1)
                     for i, s in enumerate(specs)
                 ]
-                q += torch.sigmoid(disc(decode(gen, ro, masks), form_t))
+                q += torch.sigmoid(disc(decode(gen, ro, masks, head=head), form_t))
             q /= n_rollouts
         rewards[:, line * w : end] = q[:, None]
     return rewards
 
 
 def policy_loss(gen, specs: list[DecodeSpec], tokens: torch.Tensor, step_masks: torch.Tensor,
-                advantages: torch.Tensor) -> torch.Tensor:
+                advantages: torch.Tensor, tones: torch.Tensor) -> torch.Tensor:
     """REINFORCE on the masked policy: -mean(advantage * log pi(token | prefix, constraints)).
-    The generator is fed what the decoder fed it (slots, template tones, keyword), so the policy
-    rebuilt here is the one that sampled."""
+    The generator is fed what the decoder fed it (slots, the tone inputs `tones` (B, T) that
+    decode returned, keyword), so the policy rebuilt here is the one that sampled."""
     B, T = tokens.shape
     dev = tokens.device
     form_t = torch.full((B,), FORM_IDS[specs[0].form], device=dev)
     slot = torch.tensor(slots(FORMS[specs[0].form]), device=dev).expand(B, T)
-    tone = torch.tensor([s.tone_inputs() for s in specs], device=dev)
+    tone = tones
     keyword = torch.tensor([s.keyword for s in specs], device=dev)
     prev = torch.cat([torch.full((B, 1), BOS, device=dev), tokens[:, :-1]], dim=1)
     logits, _ = gen(prev, slot, tone, form_t, keyword)  # (B, T, V)

@@ -24,6 +24,7 @@ from engine.decoding import DecodeSpec, ProsodyMasks, decode
 from engine.device import resolve_device
 from engine.encoding import FORM_IDS, KeywordSampler, keyword_ids
 from engine.forms import FORMS, templates
+from engine.output_head import OutputHead
 from engine.poem_lm import PoemLM, PoemLMConfig
 from engine.prosody import get_prosody
 from engine.seqgan import AdvConfig, DiscConfig, Discriminator, line_rewards, policy_loss
@@ -228,9 +229,11 @@ def random_specs(
 
 
 def train_gan_adversarial(
-    gen: PoemLM, train: PoemData, cfg: TrainConfig, masks: ProsodyMasks, device, log, vocab: Vocab
+    gen: PoemLM, train: PoemData, cfg: TrainConfig, masks: ProsodyMasks, device, log, vocab: Vocab,
+    char_counts: torch.Tensor | None = None,
 ):
-    """Discriminator pretraining, then SeqGAN policy-gradient steps. Returns (disc, history)."""
+    """Discriminator pretraining, then SeqGAN policy-gradient steps, sampling as production does
+    (`char_counts`: for the both-tone draw, engine/output_head.py). Returns (disc, history)."""
     rng = random.Random(cfg.seed + 1)
     torch.manual_seed(cfg.seed + 1)
     disc = Discriminator(DiscConfig(vocab_size=len(vocab))).to(device)
@@ -245,7 +248,8 @@ def train_gan_adversarial(
             form, rng.sample(range(len(train.forms[form])), min(cfg.adv_batch, len(train.forms[form]))), rng
         )
         gen.eval()
-        fake = decode(gen, random_specs(train, form, len(real.keywords), rng), masks)
+        fake = decode(gen, random_specs(train, form, len(real.keywords), rng), masks,
+                      head=OutputHead(gen, masks, char_counts))
         gen.train()
         x = torch.cat([real.tokens.to(device), fake])
         y = torch.cat([torch.ones(len(real.keywords)), torch.zeros(fake.shape[0])]).to(device)
@@ -277,12 +281,13 @@ def train_gan_adversarial(
         form = rng.choices(forms, weights)[0]
         specs = random_specs(train, form, cfg.adv_batch, rng, cfg.adv.temperature)
         gen.eval()
-        tokens, step_masks = decode(gen, specs, masks, record_masks=True)
-        rewards = line_rewards(gen, disc, specs, tokens, masks, cfg.adv.rollouts)
+        head = OutputHead(gen, masks, char_counts)  # the production decoding, on this step's weights
+        tokens, step_masks, tones = decode(gen, specs, masks, record_masks=True, head=head)
+        rewards = line_rewards(gen, disc, specs, tokens, masks, cfg.adv.rollouts, tones, head)
         gen.train()
         adv = rewards - baseline
         baseline = cfg.adv.baseline_decay * baseline + (1 - cfg.adv.baseline_decay) * rewards.mean().item()
-        loss = policy_loss(gen, specs, tokens, step_masks, adv)
+        loss = policy_loss(gen, specs, tokens, step_masks, adv, tones)
         if cfg.adv.mle_mix > 0:
             real = train.make_batch(
                 form,
@@ -389,7 +394,8 @@ def train(cfg: TrainConfig, poems: list[Poem], verbose: bool = True) -> Path:
             extra_state=lexicon,
         )
         masks = ProsodyMasks(vocab, get_prosody(cfg.scheme), device)
-        disc, adv_hist = train_gan_adversarial(model, train_data, cfg, masks, device, log, vocab)
+        disc, adv_hist = train_gan_adversarial(model, train_data, cfg, masks, device, log, vocab,
+                                               lexicon["associations"]["char_counts"])
         history += adv_hist
         meta["disc_config"] = disc.cfg.to_dict()
         extra = {"disc": disc.state_dict(), **lexicon}
