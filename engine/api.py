@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-# Sampling defaults (README, "Sampling"): min-p 0.02 at temperature 1.1, no top-k or top-p;
+# Sampling defaults (README, "Sampling defaults"): min-p 0.02 at temperature 1.05, no top-k or top-p;
 # theme and couplet-partner bonuses (engine/associations.py) at these weights.
-TEMPERATURE, TOP_P, MIN_P = 1.1, 1.0, 0.02
-THEME, PARALLEL = 1.25, 1.25
+TEMPERATURE, TOP_P, MIN_P = 1.05, 1.0, 0.02
+THEME, PARALLEL = 1.5, 2.0
 
 
 @dataclass(frozen=True)
