@@ -32,6 +32,7 @@ from engine.encoding import (
 )
 from engine.forms import FORMS, PING, ZE, Form, lenient_free_positions
 from engine.output_head import OutputHead, position_class
+from engine.poem_text import to_simplified
 from engine.vocab import BOS, COMMA, PERIOD, Vocab
 
 TOPK_CAP = 64  # sampling considers at most this many candidates (topk over the vocabulary is costly)
@@ -78,7 +79,9 @@ class DecodeSpec:
 
 
 class ProsodyMasks:
-    """Vocabulary-sized masks for one scheme: which characters may take which tone or rhyme."""
+    """Vocabulary-sized masks for one scheme: which characters may take which tone or rhyme.
+    Characters that `yinshi check` would read as others (OpenCC t2s turns a lone 乾 into 干) are
+    never chosen, so a poem checks as it was written."""
 
     def __init__(self, vocab: Vocab, prosody, device="cpu"):
         V = len(vocab)
@@ -89,8 +92,8 @@ class ProsodyMasks:
         member = torch.zeros(len(groups), V, dtype=torch.bool)
         gidx = {g: i for i, g in enumerate(groups)}
         for i, ch in enumerate(vocab.itos):
-            if i < 6 or not prosody.knows(ch):
-                continue
+            if i < 6 or not prosody.knows(ch) or to_simplified(ch) != ch:
+                continue  # (the checker reads 乾 於 徵 … as 干 于 征 …: never write them unasked)
             is_char[i] = True
             tones = prosody.tones(ch)
             ping[i] = PING in tones

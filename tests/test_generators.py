@@ -14,6 +14,7 @@ from engine.api import PoemRequest, PoemResult
 from engine.check import check_poem
 from engine.errors import InvalidInput, UnknownKeyword
 from engine.forms import FORMS
+from engine.poem_text import to_simplified
 from engine.poet import Poet
 from engine.train import TrainConfig, train
 
@@ -76,6 +77,7 @@ def _assert_constraints(req: PoemRequest, res: PoemResult):
         assert line[-1] == ("，" if i % 2 == 0 else "。")
     bodies = [ln[:-1] for ln in res.lines]
     assert len(set(bodies)) == len(bodies), "a line repeats"
+    assert all(to_simplified(b) == b for b in bodies), "the checker would read another character"
     report = check_poem("".join(res.lines), scheme=req.scheme)
     assert report.form is not None and report.form.name == res.form
     assert report.rhyme_ok, report.render()
