@@ -178,7 +178,7 @@ def decode(
 
     # per-position plans (B, T): tone asked, lenient freedom, rhyme position, forced token
     tone_l, lenient_l, rhyme_l, forced_l = [], [], [], []
-    for s in specs:  # built as lists: element-wise tensor writes cost microseconds each
+    for i, s in enumerate(specs):  # built as lists: element-wise tensor writes cost microseconds each
         tone_r, len_r, rhy_r, frc_r = s.tone_inputs(), [False] * T, [False] * T, [-1] * T
         free_by_line = [lenient_free_positions(t) for t in s.line_tones]
         for line in range(form.n_lines):
@@ -191,7 +191,7 @@ def decode(
                 frc_r[base] = s.heads[line]
         frc_r[: len(s.prefix)] = s.prefix
         for t in range(T):  # a both-tone character here: the model is told so, as in training
-            if both_l[len(tone_l)][t] and frc_r[t] < 0 and not rhy_r[t]:
+            if both_l[i][t] and frc_r[t] < 0 and not rhy_r[t]:
                 tone_r[t] = TONE_ANY
         tone_r[: len(s.prefix_tones)] = s.prefix_tones
         tone_l.append(tone_r)
