@@ -5,10 +5,10 @@ database, against the fake Bot API server on 127.0.0.1. A latency is the time fr
 `/poem <keyword>` being queued at the fake server to the bot's `sendMessage` reaching it. Each round,
 `users` users send at the same moment; the first round is a warm-up and is not counted.
 
-    python tests/bench_telegram_e2e.py                       # 1 and 50 users, trained models
-    python tests/bench_telegram_e2e.py --users 1 10 50 --rounds 30
-    python tests/bench_telegram_e2e.py --no-rate-limiter     # without Telegram flood-limit pacing
-    python tests/bench_telegram_e2e.py --engine mypkg.mod:factory
+    python benchmarks/telegram_latency.py                       # 1 and 50 users, trained models
+    python benchmarks/telegram_latency.py --users 1 10 50 --rounds 30
+    python benchmarks/telegram_latency.py --no-rate-limiter     # without Telegram flood-limit pacing
+    python benchmarks/telegram_latency.py --engine mypkg.mod:factory
 
 `--engine` names a callable taking Settings and returning a poem engine or an async context manager
 that yields one (default: `bot.run:open_engine`, the trained models in settings.model_dir).
@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "tests")]
 
 from fake_telegram import FakeTelegram  # noqa: E402
 
