@@ -49,12 +49,11 @@ def build(poems_lines: Iterable[tuple[Sequence[str], str | None]], vocab: Vocab,
     and char_counts (V,): how often each character occurs."""
     V, stoi = len(vocab), vocab.stoi
     rows, cols, n_units = [], [], 0
-    pa, pb = [], []
-    char_counts = np.zeros(V, dtype=np.int64)
+    pa, pb, every_id = [], [], []
     for lines, form in poems_lines:
         ids = [[stoi[ch] for ch in ln if ch in stoi] for ln in lines]
         for ln in ids:
-            np.add.at(char_counts, ln, 1)
+            every_id += ln
         for i in range(0, len(ids) - 1, 2):
             chars = set(ids[i]) | set(ids[i + 1])
             rows += [n_units] * len(chars)
@@ -67,8 +66,9 @@ def build(poems_lines: Iterable[tuple[Sequence[str], str | None]], vocab: Vocab,
                     if x in stoi and y in stoi:
                         pa.append(stoi[x])
                         pb.append(stoi[y])
+    char_counts = np.bincount(np.array(every_id, dtype=np.int64), minlength=V)
+    # presence, not counts: each couplet lists a character once
     x = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(max(n_units, 1), V))
-    x.data[:] = 1.0  # presence, not counts
     together = (x.T @ x).toarray()  # (V, V) couplets holding both
     df = np.asarray(x.sum(axis=0)).ravel()  # couplets holding each
     p = np.maximum(df, 1e-9) / max(n_units, 1)

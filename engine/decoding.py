@@ -250,7 +250,6 @@ def decode(
     par_w = per_row([s.parallel for s in specs])
     par_lines = {3, 5} if pairs is not None and form.n_lines == 8 and any(s.parallel for s in specs) else set()
 
-    narrow = any(s.top_k > 0 or s.top_p < 1 for s in specs)  # some row asks for top-k or top-p
     all_rows = slice(None)
 
     for t in range(T):
@@ -324,11 +323,7 @@ def decode(
                 fresh = head.logits(e[r][dead], k).div_(temp[r][dead])
                 lg[dead] = fresh if head.offset[k] is None else fresh + head.offset[k]
                 mx = lg.amax(1, keepdim=True)
-            if narrow:
-                pick = sample(lg, u[r, t], top_k[r], top_p[r], min_p[r], mx)
-            else:
-                pick = sample_min_p(lg, u[r, t], min_p[r], mx)
-            tok[r] = head.cols[k][pick]
+            tok[r] = head.cols[k][sample(lg, u[r, t], top_k[r], top_p[r], min_p[r], mx)]
             if rec is not None:
                 row = torch.full((lg.shape[0], V), NEG, device=device)
                 row[:, head.cols[k]] = torch.where(lg <= MASKED / 2, NEG, 0.0)

@@ -56,11 +56,10 @@ class OutputHead:
             self.cols.append(cols)
             self.inv.append(inv)  # vocabulary id -> column, -1 where absent
             self.offset.append(None if preferred is None else (~preferred[cols]).float() * -LENIENT_PENALTY)
-            key = tuple(cols.tolist()[:1]) + (len(cols),)
-            if key not in built:  # the lenient classes share one weight matrix
+            if id(allowed) not in built:  # the lenient classes share one set, so one weight matrix
                 w, b = emb[cols], bias[cols]
-                built[key] = Int8Linear(w, b) if int8 else (w, b)
-            self._w.append(built[key])
+                built[id(allowed)] = Int8Linear(w, b) if int8 else (w, b)
+            self._w.append(built[id(allowed)])
         self.p_both = 0.0
         if char_counts is not None:
             counts = char_counts.to(both.device).double()
