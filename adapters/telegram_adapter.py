@@ -31,8 +31,8 @@ from bot.replies import Reply, UserRef
 from engine.errors import YinshiError
 
 if TYPE_CHECKING:
+    from app.settings import Settings
     from bot.service import BotService
-    from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -11,7 +11,7 @@ database, against the fake Bot API server on 127.0.0.1. A latency is the time fr
     python benchmarks/telegram_latency.py --engine mypkg.mod:factory
 
 `--engine` names a callable taking Settings and returning a poem engine or an async context manager
-that yields one (default: `bot.run:open_engine`, the trained models in settings.model_dir).
+that yields one (default: `app.run:open_engine`, the trained models in settings.model_dir).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from fake_telegram import FakeTelegram  # noqa: E402
 
 from adapters.telegram_adapter import build_application, run_telegram  # noqa: E402
+from app.settings import Settings, get_settings  # noqa: E402
 from bot.service import BotService  # noqa: E402
-from engine.settings import Settings, get_settings  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 
 
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[1, 50], help="concurrent users per round")
     parser.add_argument("--rounds", type=int, default=20, help="measured rounds per user count")
     parser.add_argument("--keyword", default="春")
-    parser.add_argument("--engine", default="bot.run:open_engine", help="module:callable(settings) -> engine")
+    parser.add_argument("--engine", default="app.run:open_engine", help="module:callable(settings) -> engine")
     parser.add_argument("--no-rate-limiter", action="store_true", help="build the bot without AIORateLimiter")
     asyncio.run(bench(parser.parse_args()))
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.api import PoemResult
 from engine.errors import YinshiError
+from engine.request import PoemResult
 
 FORM_TITLES: dict[str, str] = {
     "wujue": "五言绝句",

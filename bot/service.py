@@ -19,14 +19,14 @@ from typing import Protocol
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from app.settings import Settings
 from bot.ratelimit import RateLimiter
 from bot.render import MODEL_NAMES, bilingual, error_text, render_poem, stars
 from bot.replies import Reply, UserRef
-from engine.api import PoemRequest, PoemResult
-from engine.check import check_poem
 from engine.errors import InvalidInput, YinshiError
-from engine.forms import FORM_ALIASES, FORMS, Form, form_for_shape
-from engine.settings import Settings
+from engine.prosody.check import check_poem
+from engine.prosody.forms import FORM_ALIASES, FORMS, Form, form_for_shape
+from engine.request import PoemRequest, PoemResult
 from storage import queries
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ class BotService:
 
     @_replies
     async def check(self, user: UserRef, text: str) -> Reply:
-        """Tones, rhymes and form of a poem the user wrote (engine.check.check_poem, in a thread)."""
+        """Tones, rhymes and form of a poem the user wrote (engine.prosody.check.check_poem, in a thread)."""
         self._check_length(text)
         if not text.strip():
             raise InvalidInput(

@@ -19,9 +19,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.cleaning import DamagedText, clean_paragraphs  # noqa: E402
-from engine.corpus import classify, normalised_key, source_files  # noqa: E402
-from engine.settings import get_settings  # noqa: E402
+from app.settings import get_settings  # noqa: E402
+from engine.corpus.loader import classify, normalised_key, source_files  # noqa: E402
+from engine.text.cleaning import DamagedText, clean_paragraphs  # noqa: E402
 
 OUT = REPO / "tests" / "fixtures" / "chinese-poetry"
 FAMOUS = [

@@ -14,11 +14,11 @@ import pytest
 import pytest_asyncio
 import torch
 
-from engine.async_engine import AsyncEngine
-from engine.corpus import load_corpus
-from engine.poet import Poet
-from engine.settings import Settings
-from engine.train import TrainConfig, train
+from app.settings import Settings
+from engine.corpus.loader import load_corpus
+from engine.decoding.poet import Poet
+from engine.serving.async_engine import AsyncEngine
+from engine.training.train import TrainConfig, train
 
 torch.set_num_threads(1)  # CI has 2 cores; several torch threads per test process only fight
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from engine.api import PoemRequest
+from engine.request import PoemRequest
 
 
 class Gate:

@@ -8,11 +8,11 @@ from collections import Counter
 
 import pytest
 
-from engine import associations
-from engine.api import PoemRequest
-from engine.forms import FORMS
-from engine.poet import Poet
-from engine.vocab import Vocab
+from engine.corpus import associations
+from engine.corpus.vocab import Vocab
+from engine.decoding.poet import Poet
+from engine.prosody.forms import FORMS
+from engine.request import PoemRequest
 
 
 @pytest.fixture(scope="module")

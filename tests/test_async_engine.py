@@ -13,12 +13,12 @@ import re
 import pytest
 from gated_poet import Gate
 
-from engine.api import PoemRequest, PoemResult
-from engine.async_engine import AsyncEngine
+from app.settings import Settings
+from engine.decoding.poet import Poet
 from engine.errors import EngineUnavailable, InvalidInput, Overloaded, RequestTimeout, YinshiError
-from engine.forms import FORMS
-from engine.poet import Poet
-from engine.settings import Settings
+from engine.prosody.forms import FORMS
+from engine.request import PoemRequest, PoemResult
+from engine.serving.async_engine import AsyncEngine
 
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 

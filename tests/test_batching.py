@@ -1,4 +1,4 @@
-"""Batch forming (engine.batching), without an event loop: size cap, grouping, age order, gone callers."""
+"""Batch forming (engine.serving.batching), without an event loop: size cap, grouping, age order, gone callers."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.api import PoemRequest
-from engine.batching import Pending, count_live, group_key, take_batch
+from engine.request import PoemRequest
+from engine.serving.batching import Pending, count_live, group_key, take_batch
 
 
 def pending(specs: list[tuple[str, str]], gone: set[int] = frozenset()) -> list[Pending[bool]]:

@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from bot.cli import app
-from engine.check import check_poem
+from app.cli import app
 from engine.errors import InvalidInput
-from engine.forms import PING, ZE
-from engine.meter import is_gu_ping, is_san_ping_wei, line_tone_ok
+from engine.prosody.check import check_poem
+from engine.prosody.forms import PING, ZE
+from engine.prosody.meter import is_gu_ping, is_san_ping_wei, line_tone_ok
 
 P, Z, B = frozenset({PING}), frozenset({ZE}), frozenset({PING, ZE})
 

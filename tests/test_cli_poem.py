@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from bot.cli import app
+from app.cli import app
 
 runner = CliRunner()
 
@@ -64,7 +64,7 @@ def test_eval_draws_poems_from_a_model(tiny_model_dir, tmp_path):
 def test_export_ships_half_size_weights_that_predict_the_same(tiny_model_dir, tmp_path):
     import torch
 
-    from engine.poet import Poet
+    from engine.decoding.poet import Poet
 
     r = runner.invoke(app, ["export", str(tiny_model_dir / "gan"), "--to", str(tmp_path / "gan"), "--version", "gan-test"])
     assert r.exit_code == 0, r.output
@@ -83,10 +83,10 @@ def test_export_ships_half_size_weights_that_predict_the_same(tiny_model_dir, tm
 
 def test_shipped_default_models_write_valid_poems_without_training():
     """The README promises `yinshi poem` right after set-up: the committed models must load and obey."""
-    from engine.api import PoemRequest
-    from engine.check import check_poem
-    from engine.poet import Poet
-    from engine.settings import get_settings
+    from app.settings import get_settings
+    from engine.decoding.poet import Poet
+    from engine.prosody.check import check_poem
+    from engine.request import PoemRequest
 
     poet = Poet.load(get_settings().model_dir, device="cpu")
     assert set(poet.model_versions) == {"gan", "vae"}

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from engine.cleaning import DamagedText, clean_paragraphs
-from engine.corpus import (
+from app.settings import get_settings
+from engine.corpus.loader import (
     CorpusError,
     Poem,
     build_poems,
@@ -23,7 +23,7 @@ from engine.corpus import (
     regular_poems,
     split_for,
 )
-from engine.settings import get_settings
+from engine.text.cleaning import DamagedText, clean_paragraphs
 
 FIXTURE = Path(__file__).parent / "fixtures" / "chinese-poetry"
 
@@ -325,7 +325,7 @@ def test_a_corrupt_cache_is_rebuilt(tmp_path):
 
 
 def test_data_stats_command_prints_the_counts():
-    from bot.cli import app
+    from app.cli import app
 
     result = CliRunner().invoke(app, ["data", "stats", "--corpus-dir", str(FIXTURE), "--no-cache"])
     assert result.exit_code == 0, result.output
@@ -334,7 +334,7 @@ def test_data_stats_command_prints_the_counts():
 
 
 def test_data_stats_command_reports_a_missing_directory(tmp_path):
-    from bot.cli import app
+    from app.cli import app
 
     result = CliRunner().invoke(app, ["data", "stats", "--corpus-dir", str(tmp_path / "nope")])
     assert result.exit_code == 1

@@ -18,9 +18,9 @@ import pytest_asyncio
 from sqlmodel import Session
 
 from adapters.discord_adapter import run_discord
+from app.settings import Settings
 from bot.service import BotService
 from engine.errors import YinshiError
-from engine.settings import Settings
 from storage import queries
 from storage.db import make_engine
 from tests.fake_discord import EPHEMERAL, FakeDiscord, Recorded, custom_ids

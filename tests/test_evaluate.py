@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
-from engine import antithesis, metrics
-from engine.bleu import BleuReference
-from engine.discriminator import discriminator_accuracy
+from app.cli import app
 from engine.errors import InvalidInput
-from engine.evaluate import GeneratedPoem, build_reference, evaluate_poems, read_jsonl
-from engine.novelty import TrainIndex
-from engine.prosody import get_prosody
-from engine.theme import ThemeModel
+from engine.evaluation import antithesis, metrics
+from engine.evaluation.bleu import BleuReference
+from engine.evaluation.classifier import discriminator_accuracy
+from engine.evaluation.evaluate import GeneratedPoem, build_reference, evaluate_poems, read_jsonl
+from engine.evaluation.novelty import TrainIndex
+from engine.evaluation.theme import ThemeModel
+from engine.prosody.tables import get_prosody
 
 FIXTURE_CORPUS = Path(__file__).parent / "fixtures" / "chinese-poetry"
 JINGYESI = ("床前明月光", "疑是地上霜", "举头望明月", "低头思故乡")

@@ -8,11 +8,11 @@ import random
 import pytest
 import torch
 
-from engine.api import PoemRequest
-from engine.decoding import sample
-from engine.int8_lm import Int8Decoder
-from engine.output_head import OutputHead
-from engine.poet import Poet
+from engine.decoding.decode import sample
+from engine.decoding.output_head import OutputHead
+from engine.decoding.poet import Poet
+from engine.models.int8_lm import Int8Decoder
+from engine.request import PoemRequest
 
 THEMES = ["春", "秋", "月", "山", "风", "花", "明月", "江", "雨", "夜"]
 

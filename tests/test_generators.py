@@ -10,13 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.api import PoemRequest, PoemResult
-from engine.check import check_poem
+from engine.decoding.poet import Poet
 from engine.errors import InvalidInput, UnknownKeyword
-from engine.forms import FORMS
-from engine.poem_text import to_simplified
-from engine.poet import Poet
-from engine.train import TrainConfig, train
+from engine.prosody.check import check_poem
+from engine.prosody.forms import FORMS
+from engine.request import PoemRequest, PoemResult
+from engine.text.poem_text import to_simplified
+from engine.training.train import TrainConfig, train
 
 FORM_NAMES = list(FORMS)
 THEMES = ["春", "秋", "月", "山", "风", "花", "明月", "江", "雨", "夜"]
@@ -166,7 +166,7 @@ def test_vae_more_samples_near_the_latent(tiny_poet):
 
 
 def test_lenient_freedom_never_creates_san_ping_wei_or_gu_ping():
-    from engine.forms import lenient_free_positions
+    from engine.prosody.forms import lenient_free_positions
 
     assert lenient_free_positions("仄仄仄平平") == {0}  # 3rd stays 仄: no 三平尾
     assert lenient_free_positions("平平仄仄平") == {2}  # 1st stays 平: no 孤平

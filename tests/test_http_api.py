@@ -15,12 +15,12 @@ from aiohttp import web
 from gated_poet import Gate
 from typer.testing import CliRunner
 
-from engine.api import PoemRequest, PoemResult
-from engine.async_engine import AsyncEngine
+from app.settings import Settings
 from engine.errors import EngineUnavailable, InvalidInput, Overloaded
-from engine.http_api import MAX_BODY_BYTES, make_app, serve_command
-from engine.remote_engine import RemoteEngine
-from engine.settings import Settings
+from engine.request import PoemRequest, PoemResult
+from engine.serving.async_engine import AsyncEngine
+from engine.serving.http_api import MAX_BODY_BYTES, make_app, serve_command
+from engine.serving.remote_engine import RemoteEngine
 
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
@@ -261,7 +261,7 @@ async def test_remote_engine_without_a_server_is_unavailable_in_both_languages()
 
 def test_serve_without_models_explains_in_both_languages(tmp_path, monkeypatch):
     monkeypatch.setenv("YINSHI_MODEL_DIR", str(tmp_path))
-    from engine.settings import get_settings
+    from app.settings import get_settings
 
     get_settings.cache_clear()
     try:

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
+from app.settings import REPO_ROOT, get_settings
 from engine.errors import InvalidInput
-from engine.forms import PING, ZE
-from engine.prosody import COUYUN_FILE, RBNYNG_FILE, get_prosody
-from engine.settings import REPO_ROOT, get_settings
+from engine.prosody.forms import PING, ZE
+from engine.prosody.tables import COUYUN_FILE, RBNYNG_FILE, get_prosody
 
 SHIPPED = REPO_ROOT / "engine" / "data" / "prosody"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.run import adapter_runs
-from engine.settings import Settings
+from app.run import adapter_runs
+from app.settings import Settings
 
 
 def _names(settings: Settings, console: bool = False) -> list[str]:

@@ -12,13 +12,13 @@ import pytest
 from sqlmodel import Session, select
 
 from adapters.console_adapter import run_console
+from app.settings import Settings
 from bot.ratelimit import RateLimiter
 from bot.render import render_poem
 from bot.replies import Reply, UserRef
 from bot.service import COMMANDS, BotService, parse_options
-from engine.api import PoemRequest, PoemResult
-from engine.poet import is_han
-from engine.settings import Settings
+from engine.decoding.poet import is_han
+from engine.request import PoemRequest, PoemResult
 from storage import queries
 from storage.db import make_engine
 from storage.models import Poem, Rating

@@ -15,8 +15,8 @@ from fake_telegram import FakeTelegram
 from sqlmodel import Session, select
 
 from adapters.telegram_adapter import ERROR_TEXT, run_telegram
+from app.settings import Settings
 from bot.service import BotService
-from engine.settings import Settings
 from storage import queries
 from storage.db import make_engine
 from storage.models import Rating

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.corpus import load_corpus, regular_poems
-from engine.vocab import BOS, COMMA, EOS, PAD, PERIOD, SPECIALS, UNK, Vocab
+from engine.corpus.loader import load_corpus, regular_poems
+from engine.corpus.vocab import BOS, COMMA, EOS, PAD, PERIOD, SPECIALS, UNK, Vocab
 
 FIXTURE = Path(__file__).parent / "fixtures" / "chinese-poetry"
 

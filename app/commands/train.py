@@ -1,0 +1,103 @@
+"""`yinshi train vae|gan`: train a generator on the corpus and write a self-describing checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from app.settings import get_settings
+
+
+def train_command(
+    model: str = typer.Argument(..., help="gan | vae"),
+    out: Path = typer.Option(None, help="output directory (default: data_dir/runs/MODEL)"),
+    corpus_dir: Path = typer.Option(None, help="chinese-poetry clone (default: settings.corpus_dir)"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    epochs: float = typer.Option(1.0, help="passes over the training split (MLE / VAE phase)"),
+    max_minutes: float = typer.Option(None, help="stop the MLE / VAE phase after this many minutes"),
+    adv_minutes: float = typer.Option(None, help="GAN: stop the adversarial phase after this many minutes"),
+    adv_steps: int = typer.Option(200, help="GAN: policy-gradient steps"),
+    d_pretrain_steps: int = typer.Option(300, help="GAN: discriminator pretraining steps"),
+    batch_size: int = typer.Option(64),
+    lr: float = typer.Option(2e-3),
+    n_embd: int = typer.Option(256),
+    n_hidden: int = typer.Option(512),
+    n_layer: int = typer.Option(2),
+    z_dim: int = typer.Option(32, help="VAE latent size"),
+    limit_poems: int = typer.Option(None, help="use only the first N training poems"),
+    eval_every: int = typer.Option(500),
+    seed: int = typer.Option(1337),
+    threads: int = typer.Option(None, help="torch CPU threads"),
+    resume: bool = typer.Option(False, help="continue from OUT/last"),
+) -> None:
+    """Train the GAN (MLE pretraining, discriminator, adversarial) or the VAE."""
+    from engine.corpus.loader import load_corpus
+    from engine.training.train import TrainConfig, train
+
+    if model not in ("gan", "vae"):
+        raise typer.BadParameter("模型只能是 gan 或 vae / model must be gan or vae")
+    settings = get_settings()
+    cfg = TrainConfig(
+        model=model, out_dir=out or settings.data_dir / "runs" / model, device=device, epochs=epochs,
+        max_minutes=max_minutes, adv_minutes=adv_minutes, adv_steps=adv_steps, d_pretrain_steps=d_pretrain_steps,
+        batch_size=batch_size, lr=lr, n_embd=n_embd, n_hidden=n_hidden, n_layer=n_layer, z_dim=z_dim,
+        limit_poems=limit_poems, eval_every=eval_every, seed=seed, threads=threads, resume=resume,
+        min_char_count=settings.min_char_count,
+    )
+    poems = load_corpus(corpus_dir, progress=True)
+    final = train(cfg, poems)
+    typer.echo(f"checkpoint: {final}")
+
+
+def export_command(
+    run: Path = typer.Argument(..., help="a checkpoint directory (e.g. data/runs/gan/final)"),
+    to: Path = typer.Option(None, help="destination (default: settings.model_dir / KIND)"),
+    version: str = typer.Option(None, help="version tag stored in the checkpoint (default: KIND-DATE)"),
+) -> None:
+    """Ship a trained checkpoint: fp16 weights, no optimizer state, a version tag."""
+    import datetime as dt
+    import json
+
+    import torch
+
+    from engine.models import checkpoint
+
+    blob = checkpoint.load_blob(run)
+    kind = blob["kind"]
+    dest = to or get_settings().model_dir / kind
+    dest.mkdir(parents=True, exist_ok=True)
+    blob.pop("optimizer", None)
+    blob["meta"]["version"] = version or f"{kind}-{dt.date.today():%Y.%m.%d}"
+    for key in ("model", "disc"):
+        if key in blob:
+            blob[key] = {k: v.half() if v.is_floating_point() else v for k, v in blob[key].items()}
+    torch.save(blob, dest / "model.pt")
+    (dest / "meta.json").write_text(
+        json.dumps({"kind": kind, "config": blob["config"], **blob["meta"]}, ensure_ascii=False, indent=2) + "\n"
+    )
+    size = (dest / "model.pt").stat().st_size / 2**20
+    typer.echo(f"{kind} {blob['meta']['version']} -> {dest} ({size:.1f} MiB)")
+
+
+def associations_command(
+    checkpoints: list[Path] = typer.Argument(..., help="model directories to update (e.g. models/gan models/vae)"),
+    corpus_dir: Path = typer.Option(None, help="chinese-poetry clone (default: settings.corpus_dir)"),
+) -> None:
+    """(Re)compute a checkpoint's corpus statistics (keyword lexicon, theme and couplet-partner
+    associations) from the training split, in place. `yinshi train` writes them itself."""
+    import torch
+
+    from engine.corpus.loader import load_corpus
+    from engine.corpus.vocab import Vocab
+    from engine.models import checkpoint
+    from engine.prosody.forms import FORMS
+    from engine.training.train import corpus_statistics
+
+    poems = [p for p in load_corpus(corpus_dir, progress=True) if p.split == "train" and p.form in FORMS]
+    for path in checkpoints:
+        blob = checkpoint.load_blob(path)
+        blob.update(corpus_statistics(poems, Vocab.from_json(blob["vocab"])))
+        blob["meta"]["associations_poems"] = len(poems)
+        torch.save(blob, path / "model.pt")
+        typer.echo(f"{path}: {len(poems):,} training poems, {(path / 'model.pt').stat().st_size / 2**20:.1f} MiB")

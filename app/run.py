@@ -1,0 +1,101 @@
+"""`yinshi run`: load the models, open the database and serve every configured platform.
+
+Telegram runs when TELEGRAM_BOT_TOKEN is set, Discord when DISCORD_BOT_TOKEN is set; with neither
+(or with --console) the console REPL runs. SIGINT/SIGTERM set a shared stop event and every adapter
+shuts down; if one adapter fails the others are cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Coroutine
+
+import typer
+
+from app.settings import Settings, get_settings
+from bot.service import BotService
+from storage.db import make_engine
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def open_engine(settings: Settings) -> AsyncIterator:
+    """The trained models behind the batching async engine, closed on exit; or, when
+    YINSHI_ENGINE_URL is set, a client of a `yinshi serve` process elsewhere."""
+    if settings.engine_url:
+        from engine.serving.remote_engine import RemoteEngine
+
+        async with RemoteEngine.from_settings(settings) as remote:
+            yield remote
+        return
+
+    from engine.decoding.poet import Poet
+    from engine.serving.async_engine import AsyncEngine
+
+    poet = await asyncio.to_thread(Poet.load, settings.model_dir, settings.device)
+    async with AsyncEngine(poet, settings) as engine:
+        yield engine
+
+
+def adapter_runs(
+    service: BotService, settings: Settings, stop: asyncio.Event, *, console: bool
+) -> list[Coroutine]:
+    """One coroutine per platform to serve. Platform libraries are imported only when their token is set."""
+    runs: list[Coroutine] = []
+    if settings.telegram_bot_token:
+        from adapters.telegram_adapter import run_telegram
+
+        runs.append(run_telegram(service, settings, stop))
+    if settings.discord_bot_token:
+        from adapters.discord_adapter import run_discord
+
+        runs.append(run_discord(service, settings, stop))
+    if console or not runs:
+        runs.append(_console(service, stop))
+    return runs
+
+
+async def _console(service: BotService, stop: asyncio.Event) -> None:
+    """The console REPL; when it ends (EOF, /quit) the whole bot stops."""
+    from adapters.console_adapter import run_console
+
+    try:
+        await run_console(service, stop_event=stop)
+    finally:
+        stop.set()
+
+
+async def serve(settings: Settings, *, console: bool = False) -> None:
+    db = make_engine(settings.resolved_database_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / not main thread
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        async with open_engine(settings) as engine:
+            service = BotService(engine, db, settings)
+            log.info("serving with models %s", engine.model_versions)
+            async with asyncio.TaskGroup() as tg:
+                for run in adapter_runs(service, settings, stop, console=console):
+                    tg.create_task(run)
+    finally:
+        db.dispose()
+
+
+def run_command(
+    console: bool = typer.Option(
+        False, "--console", help="Also run the console REPL when platform tokens are set."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+) -> None:
+    """Serve the bot: Telegram and/or Discord when their tokens are set, else the console."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(serve(get_settings(), console=console))

@@ -1,0 +1,80 @@
+"""The one typed settings object. Every other module reads configuration from here."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+class Settings(BaseSettings):
+    """Read from the environment (prefix `YINSHI_`) and an optional `.env` file."""
+
+    model_config = SettingsConfigDict(env_prefix="YINSHI_", env_file=".env", extra="ignore")
+
+    # data
+    corpus_dir: Path = SHARED_DATA / "chinese-poetry"  # a clone of chinese-poetry/chinese-poetry
+    prosody_dir: Path = REPO_ROOT / "engine" / "data" / "prosody"  # 平水韵 tables, shipped (see SOURCE.md there)
+    data_dir: Path = REPO_ROOT / "data"  # caches, database, runs
+    model_dir: Path = REPO_ROOT / "models"  # shipped default checkpoints
+    min_char_count: int = 3  # vocabulary frequency cut-off
+
+    # generation
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    default_model: str = "gan"  # gan | vae
+    default_scheme: str = "pingshui"  # pingshui | xinyun
+    quantize: bool = True  # int8 decoding on CPU (engine/models/int8_lm.py): faster, same poems batched or alone
+
+    # serving
+    max_batch_size: int = 64
+    max_wait_ms: float = 5.0
+    max_queue: int = 1024
+    request_timeout_s: float = 10.0
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    engine_url: str | None = None  # e.g. http://127.0.0.1:8080: use a `yinshi serve` engine over HTTP
+
+    # storage
+    database_url: str | None = None  # default: sqlite file in data_dir
+    user_id_salt: str = "yinshi-default-salt-change-me"
+
+    # bot
+    admin_ids: list[str] = Field(default_factory=list)  # "telegram:123", "discord:456"
+    rate_limit_per_minute: int = 20
+    max_input_chars: int = 2000
+
+    # platforms (unprefixed names, as the platforms document them)
+    telegram_bot_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "YINSHI_TELEGRAM_BOT_TOKEN")
+    )
+    telegram_api_base_url: str = Field(
+        default="https://api.telegram.org/bot",
+        validation_alias=AliasChoices("TELEGRAM_API_BASE_URL", "YINSHI_TELEGRAM_API_BASE_URL"),
+    )
+    telegram_webhook_url: str | None = None  # set to use webhook mode instead of long polling
+    telegram_webhook_port: int = 8443
+    discord_bot_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_BOT_TOKEN", "YINSHI_DISCORD_BOT_TOKEN")
+    )
+    discord_api_base_url: str = Field(
+        default="https://discord.com/api/v10",
+        validation_alias=AliasChoices("DISCORD_API_BASE_URL", "YINSHI_DISCORD_API_BASE_URL"),
+    )
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'yinshi.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

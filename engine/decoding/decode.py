@@ -1,0 +1,408 @@
+"""Constrained, batched decoding shared by both generators.
+
+Each request carries its own constraints (a `DecodeSpec`); one forward pass serves the batch.
+- form: line lengths and ，。 are placed by position, never sampled;
+- tones: the template's tone at every position, as a hard mask (strict) or a penalty (lenient,
+  where 一三五不论 frees a position);
+- rhyme: the first rhyme position may take any character of a 平声 group; later ones only
+  characters of the group(s) still shared, never one already used;
+- keyword: nudged in where the template allows it and forced by the last position it still fits;
+  acrostic heads are forced at the start of each line;
+- no line repeats an earlier one; a repetition penalty keeps characters from recurring;
+- logits only over the characters the position's tone allows (engine/decoding/output_head.py);
+- temperature, min-p, top-k (at most `TOPK_CAP`) and top-p; every request draws from its own
+  seeded stream, so a request decodes the same whether batched or alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from engine.corpus.vocab import BOS, COMMA, PERIOD, Vocab
+from engine.decoding.output_head import OutputHead, position_class
+from engine.models.encoding import (
+    FORM_IDS,
+    MAX_KEYWORD,
+    TONE_ANY,
+    TONE_PING,
+    TONE_ZE,
+    seq_len,
+    slots,
+)
+from engine.prosody.forms import FORMS, PING, ZE, Form, lenient_free_positions
+from engine.text.poem_text import to_simplified
+
+TOPK_CAP = 64  # sampling considers at most this many candidates (topk over the vocabulary is costly)
+NEG = float("-inf")
+# The logit of a character a constraint rules out. Finite, because on CPU exp and log of -inf (and of
+# values that underflow) take slow paths; far enough below every other logit never to be drawn.
+MASKED = -1e4
+
+
+@dataclass
+class DecodeSpec:
+    """One request's constraints, in token ids."""
+
+    form: str
+    line_tones: list[str]  # the tone template, one string of 平/仄 per line (adjusted for heads)
+    rhyme_lines: list[int]  # 0-based lines whose last character rhymes
+    keyword: list[int]  # conditioning ids
+    include: list[int] = field(default_factory=list)  # ids to appear contiguously (theme mode)
+    heads: list[int] | None = None  # acrostic: one id per line
+    strict: bool = True
+    temperature: float = 0.8
+    top_k: int = 0
+    top_p: float = 1.0  # 1.0: off
+    min_p: float = 0.0  # keep characters at least this fraction as likely as the likeliest; 0: off
+    repetition_penalty: float = 1.2  # subtracted from a logit per earlier use of the character
+    keyword_bonus: float = 2.0  # added to the keyword's first character where it may start
+    keyword_late: bool = False  # the keyword may wait until the poem's last place for it (else the first half)
+    seed: int = 0
+    prefix: list[int] = field(default_factory=list)  # forced leading tokens (rollouts)
+    prefix_tones: list[int] = field(default_factory=list)  # the tone inputs the prefix was decoded with
+    theme: tuple[list[int], list[float]] = ((), ())  # ids and logit bonuses of the keyword's theme characters
+    parallel: float = 0.0  # weight of the couplet-partner bonus in the 颔联 and 颈联 (engine/corpus/associations.py)
+
+    @property
+    def form_obj(self) -> Form:
+        return FORMS[self.form]
+
+    def tone_inputs(self) -> list[int]:
+        """The tone feature the decoder is fed at every position: the template's tone, 0 at ，。"""
+        out = []
+        for line in self.line_tones:
+            out += [TONE_PING if t == PING else TONE_ZE for t in line] + [0]
+        return out
+
+
+class ProsodyMasks:
+    """Vocabulary-sized masks for one scheme: which characters may take which tone or rhyme.
+    Characters that `yinshi check` would read as others (OpenCC t2s turns a lone 乾 into 干) are
+    never chosen, so a poem checks as it was written."""
+
+    def __init__(self, vocab: Vocab, prosody, device="cpu"):
+        V = len(vocab)
+        is_char = torch.zeros(V, dtype=torch.bool)
+        ping = torch.zeros(V, dtype=torch.bool)
+        ze = torch.zeros(V, dtype=torch.bool)
+        groups = prosody.ping_groups()
+        member = torch.zeros(len(groups), V, dtype=torch.bool)
+        gidx = {g: i for i, g in enumerate(groups)}
+        for i, ch in enumerate(vocab.itos):
+            if i < 6 or not prosody.knows(ch) or to_simplified(ch) != ch:
+                continue  # (the checker reads 乾 於 徵 … as 干 于 征 …: never write them unasked)
+            is_char[i] = True
+            tones = prosody.tones(ch)
+            ping[i] = PING in tones
+            ze[i] = ZE in tones
+            for g in prosody.ping_rhyme_groups(ch):
+                if g in gidx:
+                    member[gidx[g], i] = True
+        # keep only groups with enough characters to rhyme a 律诗 (5 distinct rhyme characters)
+        big = member.sum(1) >= 5
+        self.member = member[big].to(device)  # (G, V)
+        self.member_f = self.member.float()  # for the open-groups product at rhyme positions
+        self.groups = [g for g, b in zip(groups, big.tolist(), strict=True) if b]
+        self.tone_ok = torch.stack([is_char, is_char & ping, is_char & ze]).to(device)  # (3, V)
+        self.is_char = is_char.to(device)
+        self.prosody = prosody
+        self._fit = {PING: set(ping.nonzero()[:, 0].tolist()), ZE: set(ze.nonzero()[:, 0].tolist())}
+
+    def fits(self, token: int, tone: str) -> bool:
+        return token in self._fit[tone]
+
+
+def keyword_starts(spec: DecodeSpec, masks: ProsodyMasks) -> list[int]:
+    """Sequence positions where the keyword may start: within one line, off rhyme positions, and
+    (in strict mode) every character fitting the template's tone there."""
+    form, k = spec.form_obj, len(spec.include)
+    L = form.line_len
+    out = []
+    if not k or k > L:
+        return out
+    for line in range(form.n_lines):
+        last = L - 1 if line in spec.rhyme_lines else L  # rhyme position excluded
+        for col in range(0, last - k + 1):
+            if spec.heads is not None and col == 0:
+                continue
+            if all(masks.fits(t, spec.line_tones[line][col + j]) for j, t in enumerate(spec.include)):
+                out.append(line * (L + 1) + col)
+    if not out:  # tones never fit: lenient placement anywhere off the rhyme positions
+        for line in range(form.n_lines):
+            last = L - 1 if line in spec.rhyme_lines else L
+            out += [line * (L + 1) + col for col in range(1 if spec.heads else 0, last - k + 1)]
+    return out
+
+
+@torch.no_grad()
+def decode(
+    model,
+    specs: list[DecodeSpec],
+    masks: ProsodyMasks,
+    z: torch.Tensor | None = None,
+    record_masks: bool = False,
+    head: OutputHead | None = None,
+    pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
+):
+    """Decode a batch of requests of one form with `model` (a PoemLM or an Int8Decoder). `head`
+    is the model's OutputHead for these masks (built here if not given); `pairs` the couplet-partner
+    table (ids (V, K) long, PMIs (V, K) float) used where a spec asks for `parallel`. Returns tokens
+    (B, T) and, if asked, the additive masks used at each step (B, T, V) and the tone inputs fed
+    (B, T), so a policy-gradient step can rebuild the same policy."""
+    form = specs[0].form_obj
+    assert all(s.form == form.name for s in specs), "decode one form per call"
+    device = masks.tone_ok.device
+    B, T, L, V = len(specs), seq_len(form), form.line_len, masks.tone_ok.shape[1]
+    head = head or OutputHead(model, masks)
+    slot_ids = slots(form)
+
+    form_t = torch.full((B,), FORM_IDS[form.name], device=device)
+    kw = torch.tensor([s.keyword for s in specs], device=device)
+    slot_all = torch.tensor(slot_ids, device=device).expand(B, T)
+    # per-request random streams, drawn up front: per position one uniform to sample the character
+    # and one to choose whether it is a both-tone character (engine/decoding/output_head.py)
+    draws = [torch.rand(2 * T, generator=torch.Generator().manual_seed(s.seed)) for s in specs]
+    u = torch.stack([d[:T] for d in draws]).to(device)
+    both_l = (torch.stack([d[T:] for d in draws]) < head.p_both).tolist()
+
+    def per_row(values, dtype=torch.float):
+        return torch.tensor(values, dtype=dtype, device=device)[:, None]  # (B, 1)
+
+    temp = per_row([max(s.temperature, 1e-3) for s in specs])
+    top_p, min_p = per_row([s.top_p for s in specs]), per_row([s.min_p for s in specs])
+    top_k = per_row([s.top_k for s in specs], torch.long)
+    rep = per_row([s.repetition_penalty for s in specs])
+
+    # per-position plans (B, T): tone asked, lenient freedom, rhyme position, forced token
+    tone_l, lenient_l, rhyme_l, forced_l = [], [], [], []
+    for i, s in enumerate(specs):  # built as lists: element-wise tensor writes cost microseconds each
+        tone_r, len_r, rhy_r, frc_r = s.tone_inputs(), [False] * T, [False] * T, [-1] * T
+        free_by_line = [lenient_free_positions(t) for t in s.line_tones]
+        for line in range(form.n_lines):
+            base = line * (L + 1)
+            for col in range(L):
+                len_r[base + col] = not s.strict and col in free_by_line[line]
+            rhy_r[base + L - 1] = line in s.rhyme_lines
+            frc_r[base + L] = COMMA if line % 2 == 0 else PERIOD
+            if s.heads is not None:
+                frc_r[base] = s.heads[line]
+        frc_r[: len(s.prefix)] = s.prefix
+        for t in range(T):  # a both-tone character here: the model is told so, as in training
+            if both_l[i][t] and frc_r[t] < 0 and not rhy_r[t]:
+                tone_r[t] = TONE_ANY
+        tone_r[: len(s.prefix_tones)] = s.prefix_tones
+        tone_l.append(tone_r)
+        lenient_l.append(len_r)
+        rhyme_l.append(rhy_r)
+        forced_l.append(frc_r)
+    tone_in = torch.tensor(tone_l, device=device)
+    pos_in, state = model.start(form_t, kw, slot_all, tone_in, z)  # (B, T, E)
+    rhyme_all = torch.tensor(rhyme_l, device=device)
+    forced_all = torch.tensor(forced_l, device=device)
+    rhyme_any = rhyme_all.any(0).tolist()
+    # the rows of each output class at each sampled position (None: every row)
+    classes_at: list[list[tuple[int, torch.Tensor | None]]] = []
+    for t in range(T):
+        by_class: dict[int, list[int]] = {}
+        if t % (L + 1) != L:
+            for i in range(B):
+                by_class.setdefault(position_class(tone_l[i][t], lenient_l[i][t], rhyme_l[i][t]), []).append(i)
+        classes_at.append([
+            (k, None if len(rows) == B else torch.tensor(rows, device=device)) for k, rows in by_class.items()
+        ])
+
+    groups = torch.ones(B, masks.member.shape[0], dtype=torch.bool, device=device)  # rhyme groups still open
+    used_rhyme = torch.zeros(B, V, dtype=torch.bool, device=device)
+    out = torch.zeros(B, T, dtype=torch.long, device=device)
+    rec = torch.zeros(B, T, V, device=device) if record_masks else None
+    prev = torch.full((B,), BOS, device=device)
+
+    # keyword placement: where it may start, the last place it must start, and its progress
+    half = (form.n_lines // 2) * (L + 1)  # the theme is stated in the first half when it fits, as poets do
+    kw_rows, start_rows, deadline_l = [], [], []  # built as lists, one tensor each (see above)
+    for s in specs:
+        st = keyword_starts(s, masks) if s.include else []
+        kw_rows.append(s.include + [-1] * (MAX_KEYWORD + 1 - len(s.include)))
+        row = [False] * T
+        for p in st:
+            row[p] = True
+        start_rows.append(row)
+        deadline_l.append(max(st or [-1]) if s.keyword_late else max([p for p in st if p < half] or st or [-1]))
+    kw_ids = torch.tensor(kw_rows, dtype=torch.long, device=device)  # (B, MAX_KEYWORD + 1), -1 padded
+    kw_len = torch.tensor([len(s.include) for s in specs], device=device)
+    starts = torch.tensor(start_rows, device=device)  # (B, T)
+    deadline = torch.tensor(deadline_l, device=device)
+    bonus = torch.tensor([s.keyword_bonus for s in specs], device=device)
+    kw_next = torch.where(kw_len > 0, 0, -1)  # 0 not started, k > 0 forcing include[k], -1 done or none
+    kw_pending = bool(kw_len.any())
+
+    # theme bonuses, mapped to each output class's columns on first use
+    n_theme = max(len(s.theme[0]) for s in specs)
+    pad = max(n_theme, 1)
+    theme_ids = torch.tensor([list(s.theme[0]) + [0] * (pad - len(s.theme[0])) for s in specs], device=device)
+    theme_val = torch.tensor([list(s.theme[1]) + [0.0] * (pad - len(s.theme[1])) for s in specs], device=device)
+    theme_cols: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    theme_live = torch.ones_like(theme_val)  # a theme character's bonus lapses once it is written
+    # couplet partners: the second lines of the 颔联 and 颈联 of regulated verse
+    par_w = per_row([s.parallel for s in specs])
+    par_lines = {3, 5} if pairs is not None and form.n_lines == 8 and any(s.parallel for s in specs) else set()
+
+    all_rows = slice(None)
+
+    for t in range(T):
+        line, col = divmod(t, L + 1)
+        e, state = model.step(prev, pos_in[:, t], state)  # (B, E)
+        if col == L:  # punctuation is placed, not sampled
+            prev = forced_all[:, t]
+            out[:, t] = prev
+            if rec is not None:
+                rec[:, t] = NEG
+                rec[:, t].scatter_(1, prev[:, None], 0.0)
+            continue
+
+        forced = forced_all[:, t]
+        nudge_any = False
+        if kw_pending:  # some keyword not yet written
+            forcing = kw_next > 0
+            forced = torch.where(forcing, kw_ids.gather(1, kw_next.clamp(min=0)[:, None])[:, 0], forced)
+            at_start = (kw_next == 0) & starts[:, t]
+            forced = torch.where(at_start & (deadline == t), kw_ids[:, 0], forced)  # the last place it fits
+            nudge = at_start & (deadline != t)
+            nudge_any = bool(nudge.any())
+        rmask = None
+        if rhyme_any[t]:  # characters of the rhyme groups still open, not yet used
+            ok = (groups.float() @ masks.member_f > 0) & ~used_rhyme | ~rhyme_all[:, t, None]  # (B, V)
+            rmask = ok.float().sub_(1.0).mul_(-MASKED)  # 0 where allowed, MASKED elsewhere
+        banned = []  # never repeat an earlier line: the token that would complete a repeat
+        if col == L - 1 and line > 0:
+            cur = out[:, t - col : t]
+            for j in range(line):
+                a = j * (L + 1)
+                same = (out[:, a : a + L - 1] == cur).all(1)
+                banned.append(torch.where(same, out[:, a + L - 1], -1))
+
+        partner = None
+        if line in par_lines:  # the character opposite, one line up
+            above = out[:, t - (L + 1)]
+            partner = pairs[0][above], pairs[1][above] * par_w  # (B, K) each
+
+        tok = torch.empty(B, dtype=torch.long, device=device)
+        for k, rows in classes_at[t]:
+            r = all_rows if rows is None else rows
+            inv = head.inv[k]
+            lg = head.logits(e[r], k).div_(temp[r])  # (n, columns of class k)
+            if head.offset[k] is not None:
+                lg.add_(head.offset[k])
+            if n_theme:
+                if k not in theme_cols:
+                    tc = inv[theme_ids]
+                    theme_cols[k] = tc.clamp(min=0), torch.where(tc >= 0, theme_val, 0.0)
+                lg.scatter_add_(1, theme_cols[k][0][r], theme_cols[k][1][r] * theme_live[r])
+            if partner is not None:
+                pc = inv[partner[0][r]]
+                lg.scatter_add_(1, pc.clamp(min=0), torch.where(pc >= 0, partner[1][r], 0.0))
+            if t:  # repetition penalty: rep per earlier use of a character
+                used = inv[out[r, :t]]  # (n, t) columns, -1 where absent (punctuation)
+                lg.scatter_add_(1, used.clamp(min=0), (used >= 0) * -rep[r])
+            if nudge_any:  # the keyword's first character, where it may start
+                kc = inv[kw_ids[r, 0].clamp(min=0)]
+                hit = (nudge[r] & (kc >= 0)).nonzero()[:, 0]
+                lg[hit, kc[hit]] += bonus[r][hit]
+            if rmask is not None:
+                lg.add_(rmask[r][:, head.cols[k]])
+            for b in banned:
+                bc = inv[b[r].clamp(min=0)]
+                hit = ((b[r] >= 0) & (bc >= 0)).nonzero()[:, 0]
+                lg[hit, bc[hit]] = MASKED
+            mx = lg.amax(1, keepdim=True)
+            dead = mx[:, 0] <= MASKED / 2
+            if dead.any():  # constraints left nothing: any character of the class
+                fresh = head.logits(e[r][dead], k).div_(temp[r][dead])
+                lg[dead] = fresh if head.offset[k] is None else fresh + head.offset[k]
+                mx = lg.amax(1, keepdim=True)
+            tok[r] = head.cols[k][sample(lg, u[r, t], top_k[r], top_p[r], min_p[r], mx)]
+            if rec is not None:
+                row = torch.full((lg.shape[0], V), NEG, device=device)
+                row[:, head.cols[k]] = torch.where(lg <= MASKED / 2, NEG, 0.0)
+                rec[r, t] = row
+
+        fm = forced >= 0
+        tok = torch.where(fm, forced, tok)
+        if rec is not None:
+            rec[fm, t] = NEG
+            rec[fm, t, forced[fm]] = 0.0
+
+        if kw_pending:  # keyword bookkeeping
+            kw_next = torch.where(forcing, kw_next + 1, kw_next)
+            kw_next = torch.where(at_start & (tok == kw_ids[:, 0]), 1, kw_next)
+            kw_next = torch.where((kw_next > 0) & (kw_next >= kw_len), -1, kw_next)
+            kw_pending = bool((kw_next >= 0).any())
+        if rhyme_any[t]:
+            rows = rhyme_all[:, t]
+            g = groups & masks.member[:, tok].t()
+            groups = torch.where((rows & g.any(1))[:, None], g, groups)
+            used_rhyme[rows, tok[rows]] = True
+        if n_theme:
+            theme_live.mul_(theme_ids != tok[:, None])
+        out[:, t] = tok
+        prev = tok
+    return (out, rec, tone_in) if record_masks else out
+
+
+def sample(
+    logits: torch.Tensor, u: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor, min_p: torch.Tensor,
+    mx: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """One draw per row by inverse CDF (cumsum + searchsorted: far cheaper than torch.multinomial
+    on CPU). logits (n, m), u (n,), top_k/top_p/min_p (n, 1), mx: the rows' maxima (n, 1) if known
+    -> column ids (n,).
+    min-p keeps the characters at least min_p times as likely as the likeliest: linear time. Rows
+    asking for top-k or top-p first take the `TOPK_CAP` best (torch.topk: several times dearer)."""
+    narrow = ((top_k > 0) | (top_p < 1))[:, 0]
+    if mx is None:
+        mx = logits.amax(1, keepdim=True)
+    if not narrow.any():
+        return sample_min_p(logits, u, min_p, mx)
+    if narrow.all():
+        return _sample_top(logits, u, top_k, top_p, min_p)
+    out = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
+    wide = ~narrow
+    out[wide] = sample_min_p(logits[wide], u[wide], min_p[wide], mx[wide])
+    out[narrow] = _sample_top(logits[narrow], u[narrow], top_k[narrow], top_p[narrow], min_p[narrow])
+    return out
+
+
+def sample_min_p(logits, u, min_p, mx):
+    """The min-p draw alone: no top-k or top-p, linear time. Each row is shifted by its maximum and
+    log(min_p), so one scalar threshold at 1 keeps exactly the characters at least min_p times as
+    likely as the likeliest (masked_fill is several times slower on CPU); the rows' constant
+    factor does not change the draw. The clamp keeps exp off its slow underflow path."""
+    shift = mx + torch.log(min_p.clamp(min=1e-30))  # (n, 1)
+    p = F.threshold_((logits - shift).clamp_(min=-30.0).exp_(), 1.0, 0.0)  # (n, m), proportional to p
+    cum = p.cumsum_(1)
+    pick = torch.searchsorted(cum, (u[:, None] * cum[:, -1:]), right=True)
+    return pick[:, 0].clamp_(max=logits.shape[1] - 1)
+
+
+def _sample_top(logits, u, top_k, top_p, min_p):
+    k = min(TOPK_CAP, logits.shape[1])
+    vals, idx = torch.topk(logits, k, dim=1)  # (n, k), sorted
+    probs = torch.softmax(vals, dim=1)
+    cum = torch.cumsum(probs, dim=1)
+    rank = torch.arange(k, device=logits.device)[None]
+    keep = ((cum - probs) < top_p) & (rank < torch.where(top_k > 0, top_k, TOPK_CAP))
+    keep &= probs >= min_p * probs[:, :1]
+    keep[:, 0] = True
+    probs = probs * keep
+    cum = torch.cumsum(probs, dim=1)
+    pick = torch.searchsorted(cum, (u * cum[:, -1])[:, None]).clamp(max=k - 1)
+    return idx.gather(1, pick)[:, 0]
+
+
+def tokens_to_lines(tokens: list[int], form: Form, vocab: Vocab) -> list[str]:
+    """Decoded ids -> lines with their punctuation: ["春眠不觉晓，", ...]."""
+    w = form.line_len + 1
+    return [vocab.decode(tokens[i * w : (i + 1) * w]) for i in range(form.n_lines)]

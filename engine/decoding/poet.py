@@ -1,0 +1,308 @@
+"""Loaded generators and the synchronous batch API the CLI and the async engine call.
+
+`Poet.generate_batch(requests)` validates each request, turns it into decoding constraints, decodes
+every (model, form, scheme) group in one batched pass and returns one result or error per request.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import opencc
+import torch
+
+from engine.corpus.associations import lexicon_words, theme_bias
+from engine.corpus.vocab import Vocab
+from engine.decoding.decode import DecodeSpec, ProsodyMasks, decode, tokens_to_lines
+from engine.decoding.output_head import OutputHead
+from engine.device import resolve_device
+from engine.errors import InvalidInput, UnknownKeyword, YinshiError
+from engine.models import checkpoint
+from engine.models.encoding import MAX_KEYWORD, keyword_ids
+from engine.models.int8_lm import Int8Decoder
+from engine.models.poem_lm import PoemLM, PoemLMConfig
+from engine.models.vae import PoemVAE, VAEConfig
+from engine.prosody.forms import FORMS, PING, ZE, parse_form, templates
+from engine.prosody.tables import get_prosody
+from engine.request import PoemRequest, PoemResult
+
+MODEL_NAMES = ("gan", "vae")
+MODEL_ALIASES = {
+    "gan": "gan",
+    "vae": "vae",
+    "对抗": "gan",
+    "生成对抗": "gan",
+    "变分": "vae",
+    "变分自编码": "vae",
+}
+# Fallback themes for keywords the classical vocabulary lacks: the commonest topics of 唐诗.
+FALLBACK_THEMES = ("春", "秋", "月", "山", "风", "雪", "花", "江", "雨", "云", "夜", "柳")
+_T2S = opencc.OpenCC("t2s")
+KEYWORD_LATE = 0.5  # share of poems whose keyword may come anywhere, gently nudged (real poems: README)
+
+
+def late_keyword(rng: random.Random) -> dict:
+    """Where the keyword goes: in the first half, or (KEYWORD_LATE of poems) anywhere, with a
+    smaller nudge, so that it is not always in the opening couplet."""
+    return {"keyword_late": True, "keyword_bonus": 0.5} if rng.random() < KEYWORD_LATE else {}
+
+
+def is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\U00020000" <= ch <= "\U0003ffff"  # extensions B–H
+
+
+def parse_model(name: str | None) -> str:
+    if not name:
+        return "gan"
+    key = MODEL_ALIASES.get(name.strip().lower())
+    if key is None:
+        raise InvalidInput(
+            f"未知模型「{name}」，可选 gan（对抗）或 vae（变分）",
+            f"Unknown model {name!r}; choose gan or vae.",
+        )
+    return key
+
+
+@dataclass
+class LoadedModel:
+    kind: str  # gan | vae
+    version: str
+    net: torch.nn.Module  # PoemLM (gan) or PoemVAE (vae)
+    vocab: Vocab
+    meta: dict
+    lexicon: frozenset[str]  # corpus words (bigrams) a multi-character keyword must come from
+    int8: Int8Decoder | None = None  # the decoder's int8 copy, when decoding on CPU with int8
+    associations: dict | None = None  # theme and couplet-partner tables (engine/corpus/associations.py)
+    pairs: tuple[torch.Tensor, torch.Tensor] | None = None  # the partner table on the device
+    masks: dict[str, ProsodyMasks] = field(default_factory=dict)
+    heads: dict[str, OutputHead] = field(default_factory=dict)
+
+    @property
+    def decoder(self) -> PoemLM | Int8Decoder:
+        """What decodes: the int8 copy if there is one, else the fp32 decoder."""
+        return self.int8 or (self.net.decoder if self.kind == "vae" else self.net)
+
+    def masks_for(self, scheme: str, device) -> ProsodyMasks:
+        if scheme not in self.masks:
+            self.masks[scheme] = ProsodyMasks(self.vocab, get_prosody(scheme), device)
+        return self.masks[scheme]
+
+    def head_for(self, scheme: str, device) -> OutputHead:
+        if scheme not in self.heads:
+            counts = (self.associations or {}).get("char_counts")
+            self.heads[scheme] = OutputHead(self.decoder, self.masks_for(scheme, device), counts)
+        return self.heads[scheme]
+
+
+def load_model(path: Path, device, quantize: bool = False) -> LoadedModel:
+    blob = checkpoint.load_blob(path)
+    kind = blob["kind"]
+    vocab = Vocab.from_json(blob["vocab"])
+    if kind == "vae":
+        net = PoemVAE(VAEConfig.from_dict(blob["config"]))
+    else:
+        net = PoemLM(PoemLMConfig(**blob["config"]))
+    checkpoint.load_state(net, blob["model"])
+    net.to(device).eval()
+    int8 = None
+    if quantize and device.type == "cpu":
+        int8 = Int8Decoder(net.decoder if kind == "vae" else net)
+    meta = blob["meta"]
+    version = meta.get("version") or f"{kind}-{meta.get('data_hash', 'dev')[:8]}"
+    lexicon = blob.get("lexicon", ())
+    lexicon = lexicon_words(lexicon, vocab) if torch.is_tensor(lexicon) else frozenset(lexicon)
+    assoc = blob.get("associations")
+    pairs = None
+    if assoc is not None:
+        pairs = assoc["pair_ids"].long().to(device), assoc["pair_vals"].float().to(device)
+    return LoadedModel(kind, version, net, vocab, meta, lexicon, int8, assoc, pairs)
+
+
+class Poet:
+    """The loaded generators. Thread-safe: one decode at a time per Poet."""
+
+    def __init__(self, models: dict[str, LoadedModel], device):
+        self.models, self.device = models, device
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, model_dir: Path | None = None, device: str = "auto", names=MODEL_NAMES,
+             quantize: bool | None = None) -> Poet:
+        """`quantize` (default: settings.quantize): int8 decoding on CPU (engine/models/int8_lm.py)."""
+        from app.settings import get_settings
+
+        model_dir = Path(model_dir or get_settings().model_dir)
+        quantize = get_settings().quantize if quantize is None else quantize
+        dev = resolve_device(device)
+        models = {}
+        for name in names:
+            if (model_dir / name / "model.pt").exists():
+                models[name] = load_model(model_dir / name, dev, quantize)
+        if not models:
+            raise FileNotFoundError(f"no model checkpoints (gan/, vae/) under {model_dir}")
+        return cls(models, dev)
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        return {k: m.version for k, m in self.models.items()}
+
+    # -- request -> constraints -------------------------------------------------------------
+
+    def resolve_keyword(self, m: LoadedModel, raw: str, seed: int) -> tuple[str, str | None]:
+        """The keyword to write about, and a bilingual note when it had to be replaced."""
+        kw = _T2S.convert(raw.strip())
+        han = "".join(ch for ch in kw if is_han(ch))
+        usable = han and len(han) == len(kw) and all(ch in m.vocab for ch in han)
+        if usable and len(han) > 1 and m.lexicon:
+            usable = all(han[i : i + 2] in m.lexicon for i in range(len(han) - 1))
+        if usable:
+            return han, None
+        theme = FALLBACK_THEMES[zlib.crc32(raw.encode()) % len(FALLBACK_THEMES)]
+        note = (
+            f"「{raw}」不在古典诗词字库中，改以「{theme}」为题。"
+            f" / {raw!r} is not in the classical poetry vocabulary; wrote about 「{theme}」 instead."
+        )
+        return theme, note
+
+    def spec_for(self, req: PoemRequest, m: LoadedModel, masks: ProsodyMasks, seed: int):
+        form = parse_form(req.form) if req.form else None
+        rng = random.Random(seed)
+        raw = (req.keyword or "").strip()
+        if not raw:
+            raise InvalidInput("请给出一个关键词，例如：春", "Please give a keyword, e.g. 春 (spring).")
+        if req.acrostic:
+            heads = _T2S.convert(raw)
+            bad = [ch for ch in heads if not is_han(ch) or ch not in m.vocab]
+            if bad:
+                raise UnknownKeyword(
+                    f"藏头字「{''.join(bad)}」无法入诗，请只用常见汉字",
+                    f"Acrostic characters {''.join(bad)!r} cannot be used; use common Chinese characters only.",
+                )
+            if len(heads) not in (4, 8) or (form and form.n_lines != len(heads)):
+                raise InvalidInput(
+                    "藏头诗需要 4 个字（绝句）或 8 个字（律诗）",
+                    "An acrostic needs 4 characters (quatrain) or 8 (regulated verse).",
+                )
+            if form is None:
+                form = FORMS[rng.choice(["wujue", "qijue"] if len(heads) == 4 else ["wulv", "qilv"])]
+            keyword, note = heads, None
+        else:
+            if len(raw) > MAX_KEYWORD and all(is_han(ch) for ch in raw):
+                raise InvalidInput(
+                    f"关键词最多 {MAX_KEYWORD} 个字", f"A keyword has at most {MAX_KEYWORD} characters."
+                )
+            if len(raw) > 64:
+                raise InvalidInput("关键词太长，请用一到四个汉字", "The keyword is too long; use one to four Chinese characters.")
+            keyword, note = self.resolve_keyword(m, raw, seed)
+            form = form or FORMS["wujue"]
+        tpls = list(templates(form.name))
+        rng.shuffle(tpls)
+        heads_ids = m.vocab.encode(keyword) if req.acrostic else None
+        if heads_ids and req.strict:  # prefer a template whose line openings fit the heads' tones
+            tpls.sort(
+                key=lambda t: -sum(masks.fits(h, ln[0]) for h, ln in zip(heads_ids, t.lines, strict=True))
+            )
+        tpl = tpls[0]
+        line_tones = list(tpl.lines)
+        if heads_ids and form.line_len == 5:  # 拗救: 平平仄仄平 opened by a 仄 head becomes 仄平平仄平
+            for i, h in enumerate(heads_ids):
+                if line_tones[i] == PING + PING + ZE + ZE + PING and not masks.fits(h, PING):
+                    line_tones[i] = ZE + PING + PING + ZE + PING
+        spec = DecodeSpec(
+            form=form.name,
+            line_tones=line_tones,
+            rhyme_lines=tpl.rhyme_lines(),
+            keyword=keyword_ids(keyword[:MAX_KEYWORD], m.vocab),
+            include=[] if req.acrostic else m.vocab.encode(keyword),
+            heads=heads_ids,
+            strict=req.strict,
+            temperature=req.temperature,
+            top_k=req.top_k,
+            top_p=req.top_p,
+            min_p=req.min_p,
+            seed=seed,
+            theme=self.theme_for(m, keyword, req.theme),
+            **late_keyword(rng),
+            parallel=req.parallel if m.pairs is not None else 0.0,
+        )
+        return spec, keyword, note
+
+    @staticmethod
+    def theme_for(m: LoadedModel, keyword: str, weight: float) -> tuple[list[int], list[float]]:
+        """The theme characters of the keyword (or of an acrostic's heads) and their logit bonuses."""
+        if not weight or m.associations is None:
+            return [], []
+        ids, vals = theme_bias(m.associations, m.vocab.encode(keyword))
+        return ids, [weight * v for v in vals]
+
+    # -- decoding -----------------------------------------------------------------------------
+
+    def generate_batch(self, requests: list[PoemRequest]) -> list[PoemResult | YinshiError]:
+        results: list[PoemResult | YinshiError | None] = [None] * len(requests)
+        groups: dict[tuple[str, str, str], list[tuple[int, DecodeSpec, str, str | None, int]]] = {}
+        for i, req in enumerate(requests):
+            try:
+                name = parse_model(req.model)
+                if name not in self.models:
+                    raise InvalidInput(f"模型「{name}」未加载", f"Model {name!r} is not loaded.")
+                if req.scheme not in ("pingshui", "xinyun"):
+                    raise InvalidInput(
+                        f"未知韵书「{req.scheme}」，可选 pingshui（平水韵）或 xinyun（中华新韵）",
+                        f"Unknown rhyme scheme {req.scheme!r}; choose pingshui or xinyun.",
+                    )
+                m = self.models[name]
+                seed = req.seed if req.seed is not None else random.randrange(2**31)
+                spec, kw, note = self.spec_for(req, m, m.masks_for(req.scheme, self.device), seed)
+                groups.setdefault((name, spec.form, req.scheme), []).append((i, spec, kw, note, seed))
+            except YinshiError as e:
+                results[i] = e
+            except ValueError as e:  # parse_form raises a bilingual ValueError
+                results[i] = InvalidInput(*_split(str(e)))
+        with self._lock:
+            for (name, form, scheme), items in groups.items():
+                m = self.models[name]
+                specs = [it[1] for it in items]
+                z = self._latents(m, [requests[it[0]] for it in items], specs)
+                masks, head = m.masks_for(scheme, self.device), m.head_for(scheme, self.device)
+                tokens = decode(m.decoder, specs, masks, z=z, head=head, pairs=m.pairs).tolist()
+                for (i, _spec, kw, note, seed), toks, zi in zip(
+                    items, tokens, z if z is not None else [None] * len(items), strict=True
+                ):
+                    req = requests[i]
+                    results[i] = PoemResult(
+                        lines=tokens_to_lines(toks, FORMS[form], m.vocab),
+                        form=form,
+                        model=name,
+                        model_version=m.version,
+                        keyword=kw,
+                        seed=seed,
+                        acrostic=req.acrostic,
+                        requested_keyword=req.keyword if note else None,
+                        note=note,
+                        latent=tuple(round(float(x), 4) for x in zi) if zi is not None else None,
+                    )
+        return results  # type: ignore[return-value]
+
+    def _latents(self, m: LoadedModel, reqs: list[PoemRequest], specs: list[DecodeSpec]):
+        """VAE: z from the prior, or near a given latent (for /more); seeded per request."""
+        if m.kind != "vae":
+            return None
+        Z = m.net.cfg.lm.z_dim
+        rows = []
+        for r, s in zip(reqs, specs, strict=True):
+            g = torch.Generator().manual_seed(s.seed ^ 0x5EED)
+            eps = torch.randn(Z, generator=g)
+            if r.latent is not None and len(r.latent) == Z:
+                rows.append(torch.tensor(r.latent) + 0.35 * eps)
+            else:
+                rows.append(eps)
+        return torch.stack(rows).to(self.device)
+
+
+def _split(msg: str) -> tuple[str, str]:
+    zh, _, en = msg.partition(" / ")
+    return zh, en or zh
