@@ -30,7 +30,7 @@ from app.run import open_engine  # noqa: E402
 from app.settings import Settings, get_settings  # noqa: E402
 from bot.service import BotService  # noqa: E402
 from storage.db import make_engine  # noqa: E402
-from tests.fake_discord import FakeDiscord  # noqa: E402
+from tests.fakes.discord_server import FakeDiscord  # noqa: E402
 
 KEYWORDS = "春夏秋冬山水月风花雪江天云雨"
 

@@ -26,14 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "tests")]
-
-from fake_telegram import FakeTelegram  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.telegram_adapter import build_application, run_telegram  # noqa: E402
 from app.settings import Settings, get_settings  # noqa: E402
 from bot.service import BotService  # noqa: E402
 from storage.db import make_engine  # noqa: E402
+from tests.fakes.telegram_server import FakeTelegram  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

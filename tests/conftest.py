@@ -22,7 +22,8 @@ from engine.training.train import TrainConfig, train
 
 torch.set_num_threads(1)  # CI has 2 cores; several torch threads per test process only fight
 
-FIXTURE_CORPUS = Path(__file__).parent / "fixtures" / "chinese-poetry"
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE_CORPUS = FIXTURES / "chinese-poetry"
 
 
 @pytest.fixture(scope="session")

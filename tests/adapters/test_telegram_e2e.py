@@ -11,7 +11,6 @@ import socket
 import aiohttp
 import pytest
 import pytest_asyncio
-from fake_telegram import FakeTelegram
 from sqlmodel import Session, select
 
 from adapters.telegram_adapter import ERROR_TEXT, run_telegram
@@ -20,6 +19,7 @@ from bot.service import BotService
 from storage import queries
 from storage.db import make_engine
 from storage.models import Rating
+from tests.fakes.telegram_server import FakeTelegram
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import random
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -19,8 +18,9 @@ from engine.evaluation.evaluate import GeneratedPoem, build_reference, evaluate_
 from engine.evaluation.novelty import TrainIndex
 from engine.evaluation.theme import ThemeModel
 from engine.prosody.tables import get_prosody
+from tests.conftest import FIXTURE_CORPUS
 
-FIXTURE_CORPUS = Path(__file__).parent / "fixtures" / "chinese-poetry"
+FIXTURE_CORPUS = FIXTURE_CORPUS
 JINGYESI = ("床前明月光", "疑是地上霜", "举头望明月", "低头思故乡")
 DENGGUANQUELOU = ("白日依山尽", "黄河入海流", "欲穷千里目", "更上一层楼")
 

@@ -11,7 +11,6 @@ import asyncio
 import re
 
 import pytest
-from gated_poet import Gate
 
 from app.settings import Settings
 from engine.decoding.poet import Poet
@@ -19,6 +18,7 @@ from engine.errors import EngineUnavailable, InvalidInput, Overloaded, RequestTi
 from engine.prosody.forms import FORMS
 from engine.request import PoemRequest, PoemResult
 from engine.serving.async_engine import AsyncEngine
+from tests.fakes.gated_poet import Gate
 
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 

@@ -23,7 +23,7 @@ from bot.service import BotService
 from engine.errors import YinshiError
 from storage import queries
 from storage.db import make_engine
-from tests.fake_discord import EPHEMERAL, FakeDiscord, Recorded, custom_ids
+from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, Recorded, custom_ids
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the loop tiny_engine's batcher runs on
 

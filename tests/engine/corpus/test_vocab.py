@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from engine.corpus.loader import load_corpus, regular_poems
 from engine.corpus.vocab import BOS, COMMA, EOS, PAD, PERIOD, SPECIALS, UNK, Vocab
+from tests.conftest import FIXTURE_CORPUS
 
-FIXTURE = Path(__file__).parent / "fixtures" / "chinese-poetry"
+FIXTURE = FIXTURE_CORPUS
 
 
 def test_specials_come_first_in_a_fixed_order():

@@ -12,7 +12,6 @@ import aiohttp
 import pytest
 import typer
 from aiohttp import web
-from gated_poet import Gate
 from typer.testing import CliRunner
 
 from app.settings import Settings
@@ -21,6 +20,7 @@ from engine.request import PoemRequest, PoemResult
 from engine.serving.async_engine import AsyncEngine
 from engine.serving.http_api import MAX_BODY_BYTES, make_app, serve_command
 from engine.serving.remote_engine import RemoteEngine
+from tests.fakes.gated_poet import Gate
 
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 LATIN_WORD = re.compile(r"[A-Za-z]{3,}")

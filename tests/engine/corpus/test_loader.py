@@ -24,8 +24,9 @@ from engine.corpus.loader import (
     split_for,
 )
 from engine.text.cleaning import DamagedText, clean_paragraphs
+from tests.conftest import FIXTURE_CORPUS
 
-FIXTURE = Path(__file__).parent / "fixtures" / "chinese-poetry"
+FIXTURE = FIXTURE_CORPUS
 
 
 @pytest.fixture(scope="module")

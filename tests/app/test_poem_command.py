@@ -50,7 +50,7 @@ def test_missing_models_are_explained(tmp_path):
 
 
 def test_eval_draws_poems_from_a_model(tiny_model_dir, tmp_path):
-    from conftest import FIXTURE_CORPUS
+    from tests.conftest import FIXTURE_CORPUS
 
     out = tmp_path / "eval.json"
     r = runner.invoke(app, ["eval", "--model", "gan", "--model-dir", str(tiny_model_dir), "--device", "cpu",
