@@ -3,7 +3,8 @@
 Every slash command defers first (Discord wants a first response within 3 s), asks the service,
 then sends the reply as a followup. A poem comes with five rating buttons whose custom ids carry the
 poem id (`yinshi:rate:<poem_id>:<score>`); they are a `DynamicItem`, so a tap on an old message
-still works after a restart. Bad input is answered privately (ephemeral), in Chinese and English.
+still works after a restart. Every reply comes from the service; bad input is answered privately
+(ephemeral). A command that raises (a send that failed) gets bot.replies' apology.
 """
 
 from __future__ import annotations
@@ -13,19 +14,18 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.render import bilingual, error_text
-from bot.replies import Reply, UserRef
+from bot.menu import DESCRIPTIONS
+from bot.render import LINE_LENGTHS, MODEL_TITLES, form_title, line_length_name
+from bot.replies import Reply, UserRef, apology
+from bot.service import BotService
 from engine.errors import YinshiError
-
-if TYPE_CHECKING:
-    from app.settings import Settings
-    from bot.service import BotService
+from engine.prosody.forms import FORMS
 
 log = logging.getLogger(__name__)
 
@@ -33,34 +33,40 @@ PLATFORM = "discord"
 MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
 RATE_TEMPLATE = r"yinshi:rate:(?P<poem_id>\d+):(?P<score>[1-5])"
 
+# Choices are plain strings: a value a client cached before a deploy reaches the service, which
+# explains what it does not know, like any other bad input.
 FORM_CHOICES = [
-    app_commands.Choice(name="五绝 五言绝句 (5×4)", value="wujue"),
-    app_commands.Choice(name="七绝 七言绝句 (7×4)", value="qijue"),
-    app_commands.Choice(name="五律 五言律诗 (5×8)", value="wulv"),
-    app_commands.Choice(name="七律 七言律诗 (7×8)", value="qilv"),
+    app_commands.Choice(name=f"{f.chinese} {form_title(f)} ({f.line_len}×{f.n_lines})", value=f.name)
+    for f in FORMS.values()
 ]
 # An acrostic's line count comes from its heads (4 or 8), so a line length alone is enough there.
 ACROSTIC_FORM_CHOICES = [
-    app_commands.Choice(name="五言 (5-character lines)", value="五言"),
-    app_commands.Choice(name="七言 (7-character lines)", value="七言"),
+    *(
+        app_commands.Choice(name=f"{line_length_name(n)} ({n}-character lines)", value=line_length_name(n))
+        for n in LINE_LENGTHS
+    ),
     *FORM_CHOICES,
 ]
-MODEL_CHOICES = [
-    app_commands.Choice(name="GAN", value="gan"),
-    app_commands.Choice(name="VAE", value="vae"),
-]
-
-STALE_OPTION = bilingual(
-    "这个选项已失效，请重新输入命令（Discord 可能还在用旧的命令列表）。",
-    "That option is no longer valid; please retype the command (Discord may be showing an old command list).",
-)
-INTERNAL_ERROR = bilingual("出了点问题，请稍后再试。", "Something went wrong; please try again later.")
+MODEL_CHOICES = [app_commands.Choice(name=title, value=name) for name, title in MODEL_TITLES.items()]
 NO_TOKEN_ZH = "未设置 DISCORD_BOT_TOKEN：请在 Discord 开发者页面创建机器人并导出其令牌。"
-NO_TOKEN_EN = "DISCORD_BOT_TOKEN is not set: create a bot in the Discord developer portal and export its token."
+NO_TOKEN_EN = (
+    "DISCORD_BOT_TOKEN is not set: create a bot in the Discord developer portal and export its token."
+)
+
+
+class DiscordSettings(Protocol):
+    """What the adapter reads of its configuration (app.settings.Settings has it all)."""
+
+    discord_bot_token: str | None
+    discord_api_base_url: str  # discord.py's Route.BASE: https://discord.com/api/v10
 
 
 def user_ref(user: discord.abc.User) -> UserRef:
     return UserRef(platform=PLATFORM, user_id=str(user.id), name=user.name)
+
+
+def service_of(interaction: discord.Interaction) -> BotService:
+    return interaction.client.service  # type: ignore[attr-defined]
 
 
 def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
@@ -70,10 +76,6 @@ def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
 
 def rate_custom_id(poem_id: int, score: int) -> str:
     return f"yinshi:rate:{poem_id}:{score}"
-
-
-def choice_value(choice: app_commands.Choice[str] | None) -> str | None:
-    return None if choice is None else choice.value
 
 
 class RateButton(discord.ui.DynamicItem[discord.ui.Button], template=RATE_TEMPLATE):
@@ -97,11 +99,7 @@ class RateButton(discord.ui.DynamicItem[discord.ui.Button], template=RATE_TEMPLA
         return cls(int(match["poem_id"]), int(match["score"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        service: BotService = interaction.client.service  # type: ignore[attr-defined]
-        try:
-            reply = await service.rate(user_ref(interaction.user), self.poem_id, self.score)
-        except YinshiError as e:
-            reply = Reply(text=error_text(e), error=True)
+        reply = await service_of(interaction).rate(user_ref(interaction.user), self.poem_id, self.score)
         await interaction.response.send_message(clip(reply.text), ephemeral=True)
 
 
@@ -121,10 +119,7 @@ async def answer(
     defer deletes the "thinking…" message and sends the explanation as a private followup.
     """
     await interaction.response.defer(ephemeral=private, thinking=True)
-    try:
-        reply = await ask()
-    except YinshiError as e:
-        reply = Reply(text=error_text(e), error=True)
+    reply = await ask()
     hidden = private or reply.ephemeral or reply.error
     if hidden and not private:
         await interaction.delete_original_response()
@@ -134,92 +129,84 @@ async def answer(
     await interaction.followup.send(clip(reply.text), **kwargs)
 
 
-class PoetryCommands(commands.Cog):
-    """The slash commands; each is one service call."""
+# ---------------------------------------------------------------- slash commands
 
-    def __init__(self, service: BotService) -> None:
-        self.service = service
+Write = Callable[[BotService, UserRef, str, str | None, str | None], Awaitable[Reply]]  # text, form, model
+Ask = Callable[[BotService, UserRef], Awaitable[Reply]]
 
-    @app_commands.command(name="poem", description="以关键词作诗 · Write a poem on a keyword")
-    @app_commands.describe(
-        keyword="主题，一至四字，如「春」 · the theme, 1–4 Chinese characters",
-        form="诗体 · form",
-        model="模型 · generator",
-    )
-    @app_commands.choices(form=FORM_CHOICES, model=MODEL_CHOICES)
-    async def poem(
-        self,
-        interaction: discord.Interaction,
-        keyword: str,
-        form: app_commands.Choice[str] | None = None,
-        model: app_commands.Choice[str] | None = None,
+
+def writing_command(
+    name: str, option: str, option_help: str, forms: list[app_commands.Choice[str]], write: Write
+) -> app_commands.Command:
+    """/poem and /acrostic: a text (the option `option`: keyword or heads), a form and a model."""
+
+    @app_commands.rename(text=option)
+    @app_commands.describe(text=option_help, form="诗体 · form", model="模型 · generator")
+    @app_commands.choices(form=forms, model=MODEL_CHOICES)
+    async def command(
+        interaction: discord.Interaction, text: str, form: str | None = None, model: str | None = None
     ) -> None:
         user = user_ref(interaction.user)
-        await answer(
-            interaction,
-            lambda: self.service.poem(user, keyword, form=choice_value(form), model=choice_value(model)),
-        )
+        await answer(interaction, lambda: write(service_of(interaction), user, text, form, model))
 
-    @app_commands.command(name="acrostic", description="藏头诗 · Acrostic: your characters open the lines")
-    @app_commands.describe(
-        heads="四或八个藏头字，如「春夏秋冬」 · 4 or 8 characters that open the lines",
-        form="五言、七言或诗体 · line length or form",
-        model="模型 · generator",
-    )
-    @app_commands.choices(form=ACROSTIC_FORM_CHOICES, model=MODEL_CHOICES)
-    async def acrostic(
-        self,
-        interaction: discord.Interaction,
-        heads: str,
-        form: app_commands.Choice[str] | None = None,
-        model: app_commands.Choice[str] | None = None,
-    ) -> None:
+    return app_commands.Command(name=name, description=DESCRIPTIONS[name], callback=command)
+
+
+def plain_command(name: str, ask: Ask, *, private: bool = False) -> app_commands.Command:
+    """A command without arguments: one service call."""
+
+    async def command(interaction: discord.Interaction) -> None:
         user = user_ref(interaction.user)
-        await answer(
-            interaction,
-            lambda: self.service.acrostic(user, heads, form=choice_value(form), model=choice_value(model)),
-        )
+        await answer(interaction, lambda: ask(service_of(interaction), user), private=private)
 
-    @app_commands.command(name="check", description="检查格律 · Check a poem's tones and rhymes")
-    @app_commands.describe(poem="一首五言或七言绝句、律诗 · a 5- or 7-character quatrain or regulated verse")
-    async def check(self, interaction: discord.Interaction, poem: str) -> None:
-        user = user_ref(interaction.user)
-        await answer(interaction, lambda: self.service.check(user, poem))
+    return app_commands.Command(name=name, description=DESCRIPTIONS[name], callback=command)
 
-    @app_commands.command(name="more", description="再来一首 · Another poem like the last one")
-    async def more(self, interaction: discord.Interaction) -> None:
-        user = user_ref(interaction.user)
-        await answer(interaction, lambda: self.service.more(user))
 
-    @app_commands.command(name="forget", description="删除我的数据 · Delete my data")
-    async def forget(self, interaction: discord.Interaction) -> None:
-        user = user_ref(interaction.user)
-        await answer(interaction, lambda: self.service.forget(user), private=True)
+@app_commands.describe(poem="一首五言或七言绝句、律诗 · a 5- or 7-character quatrain or regulated verse")
+async def check(interaction: discord.Interaction, poem: str) -> None:
+    user = user_ref(interaction.user)
+    await answer(interaction, lambda: service_of(interaction).check(user, poem))
 
-    @app_commands.command(name="stats", description="统计 · Statistics")
-    async def stats(self, interaction: discord.Interaction) -> None:
-        user = user_ref(interaction.user)
-        await answer(interaction, lambda: self.service.stats(user), private=True)
 
-    @app_commands.command(name="help", description="用法 · How to use Yinshi")
-    async def help(self, interaction: discord.Interaction) -> None:
-        reply = self.service.help("discord")
-        await interaction.response.send_message(clip(reply.text), ephemeral=True)
+async def help_(interaction: discord.Interaction) -> None:
+    reply = service_of(interaction).help(PLATFORM)
+    await interaction.response.send_message(clip(reply.text), ephemeral=True)
 
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        """Stale options and unexpected failures: tell the user, in both languages, without crashing."""
-        if isinstance(error, app_commands.TransformerError):  # e.g. a choice a client cached before a deploy
-            text = STALE_OPTION
+
+def slash_commands() -> list[app_commands.Command]:
+    """Every slash command, built afresh for each bot."""
+    return [
+        writing_command(
+            "poem",
+            "keyword",
+            "主题，一至四字，如「春」 · the theme, 1–4 Chinese characters",
+            FORM_CHOICES,
+            BotService.poem,
+        ),
+        writing_command(
+            "acrostic",
+            "heads",
+            "四或八个藏头字，如「春夏秋冬」 · 4 or 8 characters that open the lines",
+            ACROSTIC_FORM_CHOICES,
+            BotService.acrostic,
+        ),
+        app_commands.Command(name="check", description=DESCRIPTIONS["check"], callback=check),
+        plain_command("more", BotService.more),
+        plain_command("forget", BotService.forget, private=True),
+        plain_command("stats", BotService.stats, private=True),
+        app_commands.Command(name="help", description=DESCRIPTIONS["help"], callback=help_),
+    ]
+
+
+async def on_command_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+    """The last resort: a command raised (a send that failed). Logged; the user gets the apology."""
+    name = interaction.command.name if interaction.command else "?"
+    reply = apology(f"discord command /{name}", error)
+    with contextlib.suppress(discord.HTTPException):
+        if interaction.response.is_done():
+            await interaction.followup.send(reply.text, ephemeral=True)
         else:
-            text = INTERNAL_ERROR
-            log.error("Discord command %s failed", interaction.command and interaction.command.name, exc_info=error)
-        with contextlib.suppress(discord.HTTPException):
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
+            await interaction.response.send_message(reply.text, ephemeral=True)
 
 
 class YinshiBot(commands.AutoShardedBot):
@@ -236,7 +223,9 @@ class YinshiBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(RateButton)
-        await self.add_cog(PoetryCommands(self.service))
+        for command in slash_commands():
+            self.tree.add_command(command)
+        self.tree.error(on_command_error)
         if self.sync_commands:
             synced = await self.tree.sync()
             log.info("Discord: synced %d slash commands", len(synced))
@@ -248,7 +237,7 @@ def use_api_base(url: str) -> None:
 
 
 async def run_discord(
-    service: BotService, settings: Settings, stop_event: asyncio.Event, **options: Any
+    service: BotService, settings: DiscordSettings, stop_event: asyncio.Event, **options: Any
 ) -> None:
     """Run the bot until `stop_event` is set (or the connection fails for good), then close it."""
     if not settings.discord_bot_token:

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -27,11 +27,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot.replies import Reply, UserRef
+from bot.replies import STALE_BUTTON, Reply, UserRef, apology
 from engine.errors import YinshiError
 
 if TYPE_CHECKING:
-    from app.settings import Settings
     from bot.service import BotService
 
 log = logging.getLogger(__name__)
@@ -41,12 +40,17 @@ PLATFORM = "telegram"
 RATE_PREFIX = "rate"
 STARS = range(1, 6)
 ALLOWED_UPDATES = ["message", "callback_query"]
-ERROR_TEXT = "抱歉，出了点问题，请稍后再试。\nSorry, something went wrong; please try again later."
-BAD_BUTTON_TEXT = "这个按钮已失效。\nThis button no longer works."
 NETWORK_RETRIES = 2  # extra attempts after a NetworkError/TimedOut (RetryAfter is the rate limiter's job)
 RATE_LIMIT_RETRIES = 3  # times a 429 is waited out and the call retried
-# commands whose arguments the service parses itself (keyword, form, model, text to check, score)
-TEXT_COMMANDS = ("poem", "acrostic", "check", "rate")
+
+
+class TelegramSettings(Protocol):
+    """What the adapter reads of its configuration (app.settings.Settings has it all)."""
+
+    telegram_bot_token: str | None
+    telegram_api_base_url: str  # python-telegram-bot's base_url: https://api.telegram.org/bot
+    telegram_webhook_url: str | None  # None: long polling
+    telegram_webhook_port: int
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -137,14 +141,6 @@ async def send_reply(message: Message, reply: Reply) -> Message:
     )
 
 
-async def safely(call: Callable[[], Awaitable[Reply]]) -> Reply:
-    """The service's reply; a bilingual user error raised instead of returned becomes an error reply."""
-    try:
-        return await call()
-    except YinshiError as exc:
-        return Reply(text=f"{exc.zh}\n{exc.en}", error=True)
-
-
 # ---------------------------------------------------------------- handlers
 
 
@@ -153,34 +149,12 @@ def make_handlers(
 ) -> dict[str, Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]]:
     """The update callbacks, closed over the service."""
 
-    async def answer(update: Update, call: Callable[[], Awaitable[Reply]]) -> None:
-        assert update.effective_message is not None
-        await send_reply(update.effective_message, await safely(call))
-
-    async def start(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        await answer(update, _sync(service.start))
-
-    async def help_(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        await answer(update, _sync(service.help))
-
-    async def text_command(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        """/poem, /acrostic, /check and unknown commands: the service parses the arguments."""
-        text = command_text(update.effective_message.text or "")
-        await answer(update, lambda: service.handle_text(user_ref(update), text))
-
-    async def more(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        await answer(update, lambda: service.more(user_ref(update)))
-
-    async def forget(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        await answer(update, lambda: service.forget(user_ref(update)))
-
-    async def stats(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        await answer(update, lambda: service.stats(user_ref(update)))
-
-    async def plain_text(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        """In a private chat any text is a keyword: the service reads `春` as `/poem 春`."""
-        text = update.effective_message.text or ""
-        await answer(update, lambda: service.handle_text(user_ref(update), text))
+    async def text(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """A command, or in a private chat any text (`春` is `/poem 春`): the service parses it."""
+        message = update.effective_message
+        assert message is not None
+        reply = await service.handle_text(user_ref(update), command_text(message.text or ""))
+        await send_reply(message, reply)
 
     async def rate(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         """A tap on a ★ button: acknowledge, store the rating, show it on the buttons."""
@@ -189,51 +163,32 @@ def make_handlers(
         await with_network_retries(query.answer, "answerCallbackQuery")  # stops the client's spinner
         parsed = parse_rate_data(query.data)
         if parsed is None:
+            reply = Reply(text=STALE_BUTTON, error=True)
+        else:
+            reply = await service.rate(user_ref(update), *parsed)
+        if reply.error or reply.poem_id is None:
             if isinstance(query.message, Message):
-                await with_network_retries(lambda: query.message.reply_text(BAD_BUTTON_TEXT), "sendMessage")
+                await send_reply(query.message, reply)
             return
-        poem_id, stars = parsed
-        reply = await safely(lambda: service.rate(user_ref(update), poem_id, stars))
-        if reply.error:
-            if isinstance(query.message, Message):
-                await send_reply(query.message, Reply(text=reply.text, error=True))
-            return
-        rating = reply.rating if reply.rating is not None else stars
+        keyboard = rating_keyboard(reply.poem_id, reply.rating)
         try:
             await with_network_retries(
-                lambda: query.edit_message_reply_markup(reply_markup=rating_keyboard(poem_id, rating)),
-                "editMessageReplyMarkup",
+                lambda: query.edit_message_reply_markup(reply_markup=keyboard), "editMessageReplyMarkup"
             )
         except BadRequest as exc:  # same rating tapped twice: Telegram refuses an identical markup
             if "not modified" not in str(exc).lower():
                 raise
 
-    return {
-        "start": start,
-        "help": help_,
-        "text_command": text_command,
-        "more": more,
-        "forget": forget,
-        "stats": stats,
-        "plain_text": plain_text,
-        "rate": rate,
-    }
-
-
-def _sync(fn: Callable[[], Reply]) -> Callable[[], Awaitable[Reply]]:
-    async def call() -> Reply:
-        return fn()
-
-    return call
+    return {"text": text, "rate": rate}
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log any handler error and tell the user, in both languages, that it went wrong."""
-    log.error("telegram update failed: %r", context.error, exc_info=context.error)
+    """The last resort: a handler raised (a send that failed for good). Logged; the user gets the apology."""
+    reply = apology("telegram update", context.error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return  # polling/network errors: the updater keeps retrying by itself
     try:
-        await context.bot.send_message(update.effective_chat.id, ERROR_TEXT)
+        await context.bot.send_message(update.effective_chat.id, reply.text)
     except TelegramError as exc:
         log.warning("could not tell the user about the error: %r", exc)
 
@@ -241,7 +196,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 # ---------------------------------------------------------------- application
 
 
-def build_application(service: BotService, settings: Settings, **builder_options: Any) -> Application:
+def build_application(service: BotService, settings: TelegramSettings, **builder_options: Any) -> Application:
     """A python-telegram-bot Application wired to the service (not yet started).
 
     `builder_options` name `ApplicationBuilder` methods to override, e.g. `rate_limiter=None`.
@@ -265,17 +220,10 @@ def build_application(service: BotService, settings: Settings, **builder_options
 
     h = make_handlers(service)
     new_only = filters.UpdateType.MESSAGE  # an edited message must not write a second poem
-    app.add_handler(CommandHandler("start", h["start"], filters=new_only))
-    app.add_handler(CommandHandler("help", h["help"], filters=new_only))
-    app.add_handler(CommandHandler(list(TEXT_COMMANDS), h["text_command"], filters=new_only))
-    app.add_handler(CommandHandler("more", h["more"], filters=new_only))
-    app.add_handler(CommandHandler("forget", h["forget"], filters=new_only))
-    app.add_handler(CommandHandler("stats", h["stats"], filters=new_only))
-    private = filters.ChatType.PRIVATE
-    app.add_handler(
-        MessageHandler(new_only & filters.COMMAND & private, h["text_command"])
-    )  # unknown commands
-    app.add_handler(MessageHandler(new_only & filters.TEXT & private, h["plain_text"]))
+    commands = [name for name, _ in service.COMMANDS]  # in groups, only our commands (`/poem@Yinshi`)
+    app.add_handler(CommandHandler(commands, h["text"], filters=new_only))
+    private = filters.ChatType.PRIVATE  # in a private chat, any text: keywords, unknown commands
+    app.add_handler(MessageHandler(new_only & filters.TEXT & private, h["text"]))
     app.add_handler(CallbackQueryHandler(h["rate"], pattern=rf"^{RATE_PREFIX}:"))
     app.add_error_handler(on_error)
     return app
@@ -287,7 +235,7 @@ async def announce_commands(app: Application, service: BotService) -> None:
 
 
 async def run_telegram(
-    service: BotService, settings: Settings, stop_event: asyncio.Event, app: Application | None = None
+    service: BotService, settings: TelegramSettings, stop_event: asyncio.Event, app: Application | None = None
 ) -> None:
     """Run the bot in the current event loop until `stop_event` is set (polling, or webhook if configured)."""
     app = app or build_application(service, settings)

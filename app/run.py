@@ -1,8 +1,8 @@
-"""`yinshi run`: load the models, open the database and serve every configured platform.
+"""The bot process: load the models, open the database and serve every configured platform.
 
 Telegram runs when TELEGRAM_BOT_TOKEN is set, Discord when DISCORD_BOT_TOKEN is set; with neither
 (or with --console) the console REPL runs. SIGINT/SIGTERM set a shared stop event and every adapter
-shuts down; if one adapter fails the others are cancelled.
+shuts down; if one adapter fails the others are cancelled. `yinshi run` (app/commands/run.py) starts it.
 """
 
 from __future__ import annotations
@@ -11,34 +11,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 
-import typer
-
-from app.settings import Settings, get_settings
+from app.poets import open_engine
+from app.settings import Settings
 from bot.service import BotService
 from storage.db import make_engine
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.asynccontextmanager
-async def open_engine(settings: Settings) -> AsyncIterator:
-    """The trained models behind the batching async engine, closed on exit; or, when
-    YINSHI_ENGINE_URL is set, a client of a `yinshi serve` process elsewhere."""
-    if settings.engine_url:
-        from engine.serving.remote_engine import RemoteEngine
-
-        async with RemoteEngine.from_settings(settings) as remote:
-            yield remote
-        return
-
-    from engine.decoding.poet import Poet
-    from engine.serving.async_engine import AsyncEngine
-
-    poet = await asyncio.to_thread(Poet.load, settings.model_dir, settings.device)
-    async with AsyncEngine(poet, settings) as engine:
-        yield engine
 
 
 def adapter_runs(
@@ -85,17 +65,3 @@ async def serve(settings: Settings, *, console: bool = False) -> None:
                     tg.create_task(run)
     finally:
         db.dispose()
-
-
-def run_command(
-    console: bool = typer.Option(
-        False, "--console", help="Also run the console REPL when platform tokens are set."
-    ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
-) -> None:
-    """Serve the bot: Telegram and/or Discord when their tokens are set, else the console."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    asyncio.run(serve(get_settings(), console=console))

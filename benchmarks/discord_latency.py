@@ -26,7 +26,7 @@ import typer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.discord_adapter import run_discord  # noqa: E402
-from app.run import open_engine  # noqa: E402
+from app.poets import open_engine  # noqa: E402
 from app.settings import Settings, get_settings  # noqa: E402
 from bot.service import BotService  # noqa: E402
 from storage.db import make_engine  # noqa: E402

@@ -11,7 +11,7 @@ database, against the fake Bot API server on 127.0.0.1. A latency is the time fr
     python benchmarks/telegram_latency.py --engine mypkg.mod:factory
 
 `--engine` names a callable taking Settings and returning a poem engine or an async context manager
-that yields one (default: `app.run:open_engine`, the trained models in settings.model_dir).
+that yields one (default: `app.poets:open_engine`, the trained models in settings.model_dir).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[1, 50], help="concurrent users per round")
     parser.add_argument("--rounds", type=int, default=20, help="measured rounds per user count")
     parser.add_argument("--keyword", default="春")
-    parser.add_argument("--engine", default="app.run:open_engine", help="module:callable(settings) -> engine")
+    parser.add_argument("--engine", default="app.poets:open_engine", help="module:callable(settings) -> engine")
     parser.add_argument("--no-rate-limiter", action="store_true", help="build the bot without AIORateLimiter")
     asyncio.run(bench(parser.parse_args()))
 

@@ -1,25 +1,23 @@
-"""Plain-text rendering of poems and bilingual messages, shared by every adapter."""
+"""Plain-text rendering of poems, forms, models and ratings, shared by every adapter."""
 
 from __future__ import annotations
 
-from engine.errors import YinshiError
+from engine.prosody.forms import FORMS, Form
 from engine.request import PoemResult
 
-FORM_TITLES: dict[str, str] = {
-    "wujue": "五言绝句",
-    "qijue": "七言绝句",
-    "wulv": "五言律诗",
-    "qilv": "七言律诗",
-}
-MODEL_NAMES: dict[str, str] = {"gan": "生成对抗网络 GAN", "vae": "变分自编码器 VAE"}
+MODEL_TITLES: dict[str, str] = {"gan": "生成对抗网络 GAN", "vae": "变分自编码器 VAE"}
+NUMERALS = {5: "五", 7: "七"}
+LINE_LENGTHS = sorted({f.line_len for f in FORMS.values()})  # 5, 7
 
 
-def bilingual(zh: str, en: str) -> str:
-    return f"{zh}\n{en}"
+def line_length_name(line_len: int) -> str:
+    """五言 or 七言."""
+    return f"{NUMERALS[line_len]}言"
 
 
-def error_text(err: YinshiError) -> str:
-    return bilingual(err.zh, err.en)
+def form_title(form: Form) -> str:
+    """The full name of a form: 五言绝句, 七言律诗 ..."""
+    return line_length_name(form.line_len) + ("绝句" if form.n_lines == 4 else "律诗")
 
 
 def model_tag(model: str, version: str) -> str:
@@ -37,7 +35,7 @@ def render_poem(result: PoemResult) -> str:
     ...                         ...
     — gan v2026.11.22           — vae v1 · 藏头 acrostic
     """
-    form = FORM_TITLES.get(result.form, result.form)
+    form = form_title(FORMS[result.form]) if result.form in FORMS else result.form
     title = f"「{result.keyword}」· 藏头 · {form}" if result.acrostic else f"「{result.keyword}」· {form}"
     tag = model_tag(result.model, result.model_version)
     if result.acrostic:

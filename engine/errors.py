@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+ECHO_CHARS = 12  # at most this much of a user's input is quoted back in an error
+
+
+def echo(text: str) -> str:
+    """A short, single-line quote of user input for an error message."""
+    text = " ".join(text.split())
+    return text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "…"
+
 
 class YinshiError(ValueError):
     """Base of user-facing errors. `str(e)` gives both languages."""

@@ -1,13 +1,15 @@
 """The database tables: users, poems, ratings and model versions.
 
-Users are stored as a salted hash of their platform id, never the raw id.
+Users are stored as a salted hash of their platform id, never the raw id. The schema is made by the
+Alembic migrations in storage/migrations (storage/db.py runs them); a change here needs a new revision
+there, and tests/storage/test_migrations.py fails until the two agree.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, UniqueConstraint, true
 from sqlmodel import Field, SQLModel
 
 
@@ -29,7 +31,25 @@ class User(SQLModel, table=True):
     created_at: datetime = _time_field()
 
 
-class Poem(SQLModel, table=True):
+class Decoding(SQLModel):
+    """How a poem was decoded: the fields of engine.request.PoemRequest of the same names
+    (engine.request.DECODING), so that a rating can be tied to the settings that produced the poem.
+
+    Poems stored before migration 0002 read scheme 'pingshui' and strict true (the defaults every
+    front end used then) and NULL sampling settings: unknown, never guessed.
+    """
+
+    scheme: str = Field(default="pingshui", max_length=16, sa_column_kwargs={"server_default": "pingshui"})
+    strict: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    min_p: float | None = None
+    theme: float | None = None
+    parallel: float | None = None
+
+
+class Poem(Decoding, table=True):
     __tablename__ = "poems"
 
     id: int | None = Field(default=None, primary_key=True)

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.models import ModelVersion, Poem, Rating, User, utcnow
+from storage.models import Decoding, ModelVersion, Poem, Rating, User, utcnow
 
 
 def hash_user_id(*, platform: str, user_id: str, salt: str) -> str:
@@ -56,8 +56,12 @@ def add_poem(
     seed: int,
     acrostic: bool = False,
     latent: list[float] | tuple[float, ...] | None = None,
+    decoding: Decoding | None = None,
 ) -> Poem:
+    """Store a poem; `decoding` records the settings it was written with (None: unknown sampling
+    settings, the default scheme and strict)."""
     poem = Poem(
+        **(decoding or Decoding()).model_dump(),
         user_id=user.id,
         platform=user.platform,
         text=text,

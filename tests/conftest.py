@@ -14,11 +14,11 @@ import pytest
 import pytest_asyncio
 import torch
 
-from app.settings import Settings
 from engine.corpus.loader import load_corpus
 from engine.decoding.poet import Poet
-from engine.serving.async_engine import AsyncEngine
-from engine.training.train import TrainConfig, train
+from engine.serving.async_engine import AsyncEngine, EngineOptions
+from engine.training.config import preset
+from engine.training.train import train
 
 torch.set_num_threads(1)  # CI has 2 cores; several torch threads per test process only fight
 
@@ -29,7 +29,7 @@ FIXTURE_CORPUS = FIXTURES / "chinese-poetry"
 @pytest.fixture(scope="session")
 def fixture_poems():
     """The 400-odd real poems of tests/fixtures/chinese-poetry (simplified, classified, split)."""
-    return load_corpus(FIXTURE_CORPUS, use_cache=False)
+    return load_corpus(FIXTURE_CORPUS)
 
 
 @pytest.fixture(scope="session")
@@ -38,23 +38,7 @@ def tiny_model_dir(fixture_poems, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny-models")
     started = time.perf_counter()
     for model in ("gan", "vae"):
-        cfg = TrainConfig(
-            model=model,
-            out_dir=root / f"run-{model}",
-            device="cpu",
-            limit_poems=None,
-            epochs=1.0,
-            batch_size=32,
-            n_embd=32,
-            n_hidden=64,
-            n_layer=1,
-            eval_every=10**6,
-            d_pretrain_steps=5,
-            adv_steps=2,
-            adv_batch=8,
-            kl_anneal_steps=20,
-            min_char_count=1,
-        )
+        cfg = preset("tiny", model=model, out_dir=root / f"run-{model}")
         final = train(cfg, fixture_poems, verbose=False)
         shutil.copytree(final, root / model)
     print(f"\ntiny models trained in {time.perf_counter() - started:.1f}s")
@@ -66,10 +50,9 @@ def tiny_poet(tiny_model_dir) -> Poet:
     return Poet.load(tiny_model_dir, device="cpu")
 
 
-def engine_settings(**overrides) -> Settings:
-    """Serving settings for tests: no .env, generous timeout (CI machines are slow and shared)."""
-    values = dict(max_batch_size=64, max_wait_ms=5.0, max_queue=1024, request_timeout_s=60.0)
-    return Settings(_env_file=None, **{**values, **overrides})
+def engine_options(**overrides) -> EngineOptions:
+    """Engine options for tests: a generous timeout (CI machines are slow and shared)."""
+    return EngineOptions(**{"request_timeout_s": 60.0, **overrides})
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -79,7 +62,7 @@ async def tiny_engine(tiny_poet):
     Set up on the session loop (the Telegram and Discord tests run there); a test on its own
     function loop works too: the engine moves its batcher to the loop that first uses it.
     """
-    engine = AsyncEngine(tiny_poet, engine_settings())
+    engine = AsyncEngine(tiny_poet, engine_options())
     await engine.start()
     yield engine
     await engine.close()

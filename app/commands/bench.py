@@ -11,15 +11,7 @@ import statistics
 import time
 from pathlib import Path
 
-import torch
 import typer
-from rich.console import Console
-from rich.table import Table
-
-from engine.decoding.output_head import BOTH, PURE_PING, PURE_ZE
-from engine.models.encoding import seq_len
-from engine.prosody.forms import FORMS, PING, ZE, templates
-from engine.request import PoemRequest
 
 KEYWORDS = ("春", "秋", "月", "山", "江", "风", "雪", "花", "明月", "故乡", "夜", "雨")
 
@@ -28,6 +20,10 @@ def flops_per_poem(cfg, form: str, head) -> int:
     """Multiply-adds x 2 of one strict poem's decode: GRU layers and output projection at every
     step, logits over the columns of the position's class at the sampled positions (the expectation
     over the form's templates and the both-tone draw; `head` is the model's OutputHead)."""
+    from engine.decoding.output_head import BOTH, PURE_PING, PURE_ZE
+    from engine.models.encoding import seq_len
+    from engine.prosody.forms import FORMS, PING, ZE, templates
+
     f = FORMS[form]
     E, H, L = cfg.n_embd, cfg.n_hidden, cfg.n_layer
     gru = 3 * H * (E + H) + (L - 1) * 3 * H * (2 * H)
@@ -48,18 +44,24 @@ def bench_command(
     batch: int = typer.Option(256, help="batch size for the throughput run"),
     single: int = typer.Option(30, help="batch-1 requests per form for latency"),
     repeats: int = typer.Option(3, help="batched runs per form; the median is reported"),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    device: str = typer.Option(None, help="auto | cpu | cuda (default: settings.device)"),
     threads: int = typer.Option(None, help="torch CPU threads"),
     model_dir: Path = typer.Option(None),
     json_out: Path = typer.Option(None, "--json", help="also write the figures here"),
     quantize: bool = typer.Option(None, help="int8 decoding on CPU (default: settings.quantize)"),
 ) -> None:
     """Print latency, throughput, peak memory and FLOPs per poem for each model and form."""
-    from engine.decoding.poet import Poet
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from app.poets import load_poet
+    from app.settings import get_settings
+    from engine.request import PoemRequest
 
     if threads:
         torch.set_num_threads(threads)
-    poet = Poet.load(model_dir, device, quantize=quantize)
+    poet = load_poet(get_settings(), model_dir=model_dir, device=device, quantize=quantize)
     names = list(poet.models) if model == "all" else [model]
     dev = poet.device
     rows = []

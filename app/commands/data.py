@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.settings import get_settings
-from engine.corpus.loader import CorpusReport, Poem, load_corpus_with_report, regular_poems
+from engine.corpus.loader import CorpusPoem, CorpusReport, load_corpus_with_report, regular_poems
 from engine.corpus.vocab import Vocab
 from engine.errors import YinshiError
 from engine.prosody.forms import FORMS
@@ -21,7 +21,7 @@ DYNASTIES = ("tang", "song")
 SPLITS = ("train", "valid", "test")
 
 
-def stats_tables(poems: list[Poem], report: CorpusReport, vocab_size: int, min_count: int) -> list[Table]:
+def stats_tables(poems: list[CorpusPoem], report: CorpusReport, vocab_size: int, min_count: int) -> list[Table]:
     """The three tables `data stats` prints: 诗 by form × dynasty, splits, and the summary."""
     shi = Counter((p.form, p.dynasty) for p in poems if p.kind == "shi")
     forms = Table(title="诗 by form × dynasty")
@@ -70,7 +70,9 @@ def stats(
     start = time.perf_counter()
     settings = get_settings()
     try:
-        poems, report = load_corpus_with_report(corpus_dir, use_cache=not no_cache, progress=True)
+        poems, report = load_corpus_with_report(
+            corpus_dir or settings.corpus_dir, cache_dir=None if no_cache else settings.cache_dir, progress=True
+        )
     except YinshiError as e:
         console.print(f"[red]{e.zh}\n{e.en}[/red]")
         raise typer.Exit(1) from None

@@ -131,7 +131,9 @@ def eval_command(
         if poems_file is not None:
             sources[poems_file.name] = read_jsonl(poems_file)
         with console.status("loading reference data…"):
-            ref = load_reference(corpus_dir, scheme=scheme, seed=seed, use_cache=not no_cache)
+            settings = get_settings()
+            ref = load_reference(corpus_dir or settings.corpus_dir, scheme=scheme, seed=seed,
+                                 cache_dir=None if no_cache else settings.cache_dir)
         ref_seconds = time.perf_counter() - start
         for name in baseline:
             sources[name] = baseline_poems(name, ref, n, seed)
@@ -171,18 +173,20 @@ def model_poems(spec: str, ref: ReferenceData, n: int, seed: int, temperature: f
                 device: str, sampling: dict | None = None) -> list:
     """Poems drawn from a model for the (keyword, form) pairs of the real baseline: the same forms
     and themes real poems have."""
+    from app.poets import load_poet
     from engine.decoding.poet import Poet, load_model
     from engine.device import resolve_device
     from engine.request import PoemRequest
 
+    settings = get_settings()
     if "=" in spec:
         _, path = spec.split("=", 1)
         dev = resolve_device(device)
-        m = load_model(Path(path), dev, quantize=get_settings().quantize)
+        m = load_model(Path(path), dev, quantize=settings.quantize)
         poet = Poet({m.kind: m}, dev)
         kind = m.kind
     else:
-        poet = Poet.load(model_dir, device, names=(spec,))
+        poet = load_poet(settings, model_dir=model_dir, device=device, names=(spec,))
         kind = spec
     pairs = [(p.keyword, p.form) for p in baseline_poems("real", ref, n, seed)]
     if not pairs:

@@ -9,47 +9,45 @@ from pathlib import Path
 
 import typer
 
+from app.commands.options import sampling_options
 from engine.errors import YinshiError
-from engine.request import MIN_P, PARALLEL, TEMPERATURE, THEME, TOP_P, PoemRequest, PoemResult
+from engine.request import PoemRequest, PoemResult
 
 
+@sampling_options
 def poem_command(
     keyword: str = typer.Argument(..., help="theme keyword (1–4 characters), acrostic heads, or - to read keywords from stdin"),
     form: str = typer.Option("wujue", "--form", "-f", help="wujue | qijue | wulv | qilv (or 五绝 七绝 五律 七律)"),
     model: str = typer.Option(None, "--model", "-m", help="gan | vae (default: settings.default_model)"),
     acrostic: bool = typer.Option(False, "--acrostic", help="藏头: the keyword's characters open the lines"),
-    scheme: str = typer.Option("pingshui", help="pingshui (平水韵) | xinyun (中华新韵)"),
+    scheme: str = typer.Option(None, help="pingshui (平水韵) | xinyun (中华新韵) (default: settings.default_scheme)"),
     lenient: bool = typer.Option(False, "--lenient", help="tonal template as a penalty instead of a hard mask"),
-    temperature: float = typer.Option(TEMPERATURE),
-    top_k: int = typer.Option(0, help="0: off"),
-    top_p: float = typer.Option(TOP_P, help="1.0: off"),
-    min_p: float = typer.Option(MIN_P, help="keep characters at least this fraction as likely as the likeliest; 0: off"),
-    theme: float = typer.Option(THEME, help="weight of the keyword's theme characters; 0: off"),
-    parallel: float = typer.Option(PARALLEL, help="weight of couplet partners in 律诗 (对仗); 0: off"),
     seed: int = typer.Option(None, help="makes output reproducible"),
     n: int = typer.Option(1, "--n", help="poems per keyword"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per poem"),
     model_dir: Path = typer.Option(None, help="directory with gan/ and vae/ checkpoints"),
-    device: str = typer.Option(None, help="auto | cpu | cuda"),
+    device: str = typer.Option(None, help="auto | cpu | cuda (default: settings.device)"),
+    *,
+    sampling: dict,  # --temperature, --top-k, --top-p, --min-p, --theme, --parallel (app/commands/options.py)
 ) -> None:
     """Write a poem on KEYWORD that scans, rhymes and is not copied from the corpus."""
+    from app.poets import load_poet
     from app.settings import get_settings
-    from engine.decoding.poet import Poet
     from engine.prosody.check import check_poem
 
     settings = get_settings()
+    scheme = scheme or settings.default_scheme
     if n < 1 or n > 10_000:
         _fail("--n 须在 1 到 10000 之间", "--n must be between 1 and 10000")
     keywords = [k.strip() for k in sys.stdin if k.strip()] if keyword == "-" else [keyword]
     try:
-        poet = Poet.load(model_dir or settings.model_dir, device or settings.device)
+        poet = load_poet(settings, model_dir=model_dir, device=device)
     except (FileNotFoundError, ValueError) as e:
         _fail("找不到可用的模型，请先训练（yinshi train gan）", f"No usable model: {e}")
     base_seed = seed if seed is not None else random.randrange(2**31)
     requests = [
         PoemRequest(keyword=k, form=form, model=model or settings.default_model, acrostic=acrostic, scheme=scheme,
-                    strict=not lenient, temperature=temperature, top_k=top_k, top_p=top_p,
-                    min_p=min_p, theme=theme, parallel=parallel, seed=base_seed + j)
+                    strict=not lenient, seed=base_seed + j, **sampling)
         for k in keywords for j in range(n)
     ]
     failed = 0

@@ -7,45 +7,57 @@ from pathlib import Path
 import typer
 
 from app.settings import get_settings
+from engine.training.config import PRESETS, TrainConfig
+
+_D = TrainConfig()  # the defaults a preset starts from, shown in --help
+
+
+def _help(text: str, field: str) -> str:
+    return f"{text} (default: {getattr(_D, field)}, or the preset's)".lstrip()
 
 
 def train_command(
     model: str = typer.Argument(..., help="gan | vae"),
+    preset: str = typer.Option("default", help=f"hyperparameters to start from: {' | '.join(PRESETS)}"),
     out: Path = typer.Option(None, help="output directory (default: data_dir/runs/MODEL)"),
     corpus_dir: Path = typer.Option(None, help="chinese-poetry clone (default: settings.corpus_dir)"),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
-    epochs: float = typer.Option(1.0, help="passes over the training split (MLE / VAE phase)"),
+    device: str = typer.Option(None, help=_help("auto | cpu | cuda", "device")),
+    epochs: float = typer.Option(None, help=_help("passes over the training split (MLE / VAE phase)", "epochs")),
     max_minutes: float = typer.Option(None, help="stop the MLE / VAE phase after this many minutes"),
     adv_minutes: float = typer.Option(None, help="GAN: stop the adversarial phase after this many minutes"),
-    adv_steps: int = typer.Option(200, help="GAN: policy-gradient steps"),
-    d_pretrain_steps: int = typer.Option(300, help="GAN: discriminator pretraining steps"),
-    batch_size: int = typer.Option(64),
-    lr: float = typer.Option(2e-3),
-    n_embd: int = typer.Option(256),
-    n_hidden: int = typer.Option(512),
-    n_layer: int = typer.Option(2),
-    z_dim: int = typer.Option(32, help="VAE latent size"),
+    adv_steps: int = typer.Option(None, help=_help("GAN: policy-gradient steps", "adv_steps")),
+    d_pretrain_steps: int = typer.Option(None, help=_help("GAN: discriminator pretraining steps", "d_pretrain_steps")),
+    batch_size: int = typer.Option(None, help=_help("", "batch_size")),
+    lr: float = typer.Option(None, help=_help("", "lr")),
+    n_embd: int = typer.Option(None, help=_help("", "n_embd")),
+    n_hidden: int = typer.Option(None, help=_help("", "n_hidden")),
+    n_layer: int = typer.Option(None, help=_help("", "n_layer")),
+    z_dim: int = typer.Option(None, help=_help("VAE latent size", "z_dim")),
     limit_poems: int = typer.Option(None, help="use only the first N training poems"),
-    eval_every: int = typer.Option(500),
-    seed: int = typer.Option(1337),
+    eval_every: int = typer.Option(None, help=_help("", "eval_every")),
+    seed: int = typer.Option(None, help=_help("", "seed")),
     threads: int = typer.Option(None, help="torch CPU threads"),
     resume: bool = typer.Option(False, help="continue from OUT/last"),
 ) -> None:
     """Train the GAN (MLE pretraining, discriminator, adversarial) or the VAE."""
     from engine.corpus.loader import load_corpus
-    from engine.training.train import TrainConfig, train
+    from engine.training.config import preset as make_config
+    from engine.training.train import train
 
     if model not in ("gan", "vae"):
         raise typer.BadParameter("模型只能是 gan 或 vae / model must be gan or vae")
     settings = get_settings()
-    cfg = TrainConfig(
-        model=model, out_dir=out or settings.data_dir / "runs" / model, device=device, epochs=epochs,
-        max_minutes=max_minutes, adv_minutes=adv_minutes, adv_steps=adv_steps, d_pretrain_steps=d_pretrain_steps,
-        batch_size=batch_size, lr=lr, n_embd=n_embd, n_hidden=n_hidden, n_layer=n_layer, z_dim=z_dim,
-        limit_poems=limit_poems, eval_every=eval_every, seed=seed, threads=threads, resume=resume,
-        min_char_count=settings.min_char_count,
-    )
-    poems = load_corpus(corpus_dir, progress=True)
+    try:
+        cfg = make_config(
+            preset, model=model, out_dir=out or settings.data_dir / "runs" / model, device=device, epochs=epochs,
+            max_minutes=max_minutes, adv_minutes=adv_minutes, adv_steps=adv_steps, d_pretrain_steps=d_pretrain_steps,
+            batch_size=batch_size, lr=lr, n_embd=n_embd, n_hidden=n_hidden, n_layer=n_layer, z_dim=z_dim,
+            limit_poems=limit_poems, eval_every=eval_every, seed=seed, threads=threads, resume=resume or None,
+            min_char_count=settings.min_char_count,
+        )
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    poems = load_corpus(corpus_dir or settings.corpus_dir, cache_dir=settings.cache_dir, progress=True)
     final = train(cfg, poems)
     typer.echo(f"checkpoint: {final}")
 
@@ -94,7 +106,9 @@ def associations_command(
     from engine.prosody.forms import FORMS
     from engine.training.train import corpus_statistics
 
-    poems = [p for p in load_corpus(corpus_dir, progress=True) if p.split == "train" and p.form in FORMS]
+    settings = get_settings()
+    poems = load_corpus(corpus_dir or settings.corpus_dir, cache_dir=settings.cache_dir, progress=True)
+    poems = [p for p in poems if p.split == "train" and p.form in FORMS]
     for path in checkpoints:
         blob = checkpoint.load_blob(path)
         blob.update(corpus_statistics(poems, Vocab.from_json(blob["vocab"])))

@@ -20,6 +20,7 @@ import torch
 from scipy import sparse
 
 from engine.corpus.vocab import SPECIALS, Vocab
+from engine.prosody.forms import LVSHI
 
 K = 20  # neighbours kept per character
 MU = 50.0  # theme smoothing, in couplets
@@ -59,7 +60,7 @@ def build(poems_lines: Iterable[tuple[Sequence[str], str | None]], vocab: Vocab,
             rows += [n_units] * len(chars)
             cols += chars
             n_units += 1
-        if form in ("wulv", "qilv"):
+        if form in LVSHI:
             for i in PARALLEL_COUPLETS:
                 a, b = lines[i], lines[i + 1]
                 for x, y in zip(a, b, strict=False):

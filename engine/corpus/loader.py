@@ -2,32 +2,30 @@
 
 Input: a directory laid out like github.com/chinese-poetry/chinese-poetry, reading
 `全唐诗/poet.tang.*.json` (Tang 诗), `全唐诗/poet.song.*.json` (Song 诗) and
-`宋词/ci.song.*.json` (Song 词). Output: one `Poem` per distinct text.
+`宋词/ci.song.*.json` (Song 词). Output: one `CorpusPoem` per distinct text.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
-import pickle
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import opencc
 
-from app.settings import get_settings
+from engine.corpus.disk_cache import gc_paused, read_pickle, write_pickle
 from engine.errors import YinshiError
 from engine.prosody.forms import FORMS, form_for_shape
-from engine.text.cleaning import DamagedText, clean_paragraphs, to_simplified
+from engine.text.cleaning import DamagedText, clean_paragraphs
+from engine.text.script import to_simplified
 
-PIPELINE_VERSION = 2  # bump whenever cleaning, classification or splitting changes
+PIPELINE_VERSION = 3  # bump whenever cleaning, classification, splitting or the cached record changes
 SOURCES: tuple[tuple[str, str, str], ...] = (  # (glob, dynasty, kind), in reading order
     ("全唐诗/poet.tang.*.json", "tang", "shi"),
     ("全唐诗/poet.song.*.json", "song", "shi"),
@@ -43,7 +41,7 @@ class CorpusError(YinshiError):
 
 
 @dataclass(frozen=True)
-class Poem:
+class CorpusPoem:
     id: str  # the corpus id, or a hash of the text if none
     title: str
     author: str
@@ -84,18 +82,6 @@ class CorpusReport:
 # ---------------------------------------------------------------- pure helpers
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Creating a few hundred thousand objects is several times faster without cyclic GC."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def normalised_key(lines: Sequence[str]) -> str:
     """The identity of a poem's text: its characters without punctuation."""
     return "".join(lines)
@@ -121,8 +107,8 @@ def classify(lines: Sequence[str]) -> str | None:
 
 
 def regular_poems(
-    poems: Iterable[Poem], split: str | None = None, forms: Iterable[str] | None = None
-) -> list[Poem]:
+    poems: Iterable[CorpusPoem], split: str | None = None, forms: Iterable[str] | None = None
+) -> list[CorpusPoem]:
     """Regular 诗 (form set), optionally of one split and some forms."""
     wanted = set(forms) if forms is not None else set(FORMS)
     return [p for p in poems if p.form in wanted and (split is None or p.split == split)]
@@ -186,10 +172,10 @@ def _read_one(args: tuple[Path, str, str]) -> tuple[list[Record], Counter]:
         return read_file(*args)
 
 
-def build_poems(records: Iterable[Record]) -> tuple[list[Poem], int]:
+def build_poems(records: Iterable[Record]) -> tuple[list[CorpusPoem], int]:
     """Deduplicate (first occurrence wins), classify and split. Returns (poems, duplicates)."""
     seen: set[str] = set()
-    poems: list[Poem] = []
+    poems: list[CorpusPoem] = []
     duplicates = 0
     for rid, title, author, dynasty, kind, rhythmic, lines in records:
         key = normalised_key(lines)
@@ -199,11 +185,11 @@ def build_poems(records: Iterable[Record]) -> tuple[list[Poem], int]:
         seen.add(key)
         form = classify(lines) if kind == "shi" else None
         pid = rid or text_hash(lines)[:16]
-        poems.append(Poem(pid, title, author, dynasty, kind, form, rhythmic, lines, split_for(lines)))
+        poems.append(CorpusPoem(pid, title, author, dynasty, kind, form, rhythmic, lines, split_for(lines)))
     return poems, duplicates
 
 
-def process_corpus(corpus_dir: Path, *, progress: bool = False) -> tuple[list[Poem], CorpusReport]:
+def process_corpus(corpus_dir: Path, *, progress: bool = False) -> tuple[list[CorpusPoem], CorpusReport]:
     """Read, clean and assemble the corpus without any cache."""
     files = source_files(corpus_dir)
     if not files:
@@ -260,54 +246,40 @@ def _cache_path(cache_dir: Path, corpus_dir: Path) -> tuple[Path, str]:
     return cache_dir / f"corpus-{dir_tag}.pkl", cache_key(corpus_dir)
 
 
-def _read_cache(path: Path, key: str) -> tuple[list[Poem], CorpusReport] | None:
-    try:
-        with path.open("rb") as f, gc_paused():
-            blob = pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
-        return None
+def _read_cache(path: Path, key: str) -> tuple[list[CorpusPoem], CorpusReport] | None:
+    blob = read_pickle(path)
     if not isinstance(blob, dict) or blob.get("key") != key:
         return None
     with gc_paused():
-        poems = [Poem(*t) for t in blob["poems"]]
+        poems = [CorpusPoem(*t) for t in blob["poems"]]
     report = CorpusReport(**blob["report"])
     report.from_cache = True
     return poems, report
 
 
-def _write_cache(path: Path, key: str, poems: list[Poem], report: CorpusReport) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    blob = {"key": key, "poems": [astuple(p) for p in poems], "report": vars(report)}
-    with tmp.open("wb") as f:
-        pickle.dump(blob, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
+def _write_cache(path: Path, key: str, poems: list[CorpusPoem], report: CorpusReport) -> None:
+    write_pickle(path, {"key": key, "poems": [astuple(p) for p in poems], "report": vars(report)})
 
 
 # ---------------------------------------------------------------- entry points
 
 
 def load_corpus_with_report(
-    corpus_dir: Path | None = None,
-    *,
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
-    progress: bool = False,
-) -> tuple[list[Poem], CorpusReport]:
+    corpus_dir: Path, *, cache_dir: Path | None = None, progress: bool = False
+) -> tuple[list[CorpusPoem], CorpusReport]:
     """Like `load_corpus`, also returning the counts of dropped and duplicate records."""
     import time
 
     start = time.perf_counter()
-    settings = get_settings()
-    corpus_dir = Path(corpus_dir or settings.corpus_dir)
+    corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise CorpusError(
             f"语料目录不存在：{corpus_dir}（请设置 YINSHI_CORPUS_DIR 或 --corpus-dir）。",
             f"Corpus directory not found: {corpus_dir} (set YINSHI_CORPUS_DIR or --corpus-dir).",
         )
     cache_path, key = None, None
-    if use_cache:
-        cache_path, key = _cache_path(Path(cache_dir or settings.cache_dir), corpus_dir)
+    if cache_dir is not None:
+        cache_path, key = _cache_path(Path(cache_dir), corpus_dir)
         cached = _read_cache(cache_path, key)
         if cached is not None:
             cached[1].seconds = time.perf_counter() - start
@@ -315,20 +287,11 @@ def load_corpus_with_report(
     with gc_paused():
         poems, report = process_corpus(corpus_dir, progress=progress)
     if cache_path is not None and key is not None:
-        try:
-            _write_cache(cache_path, key, poems, report)
-        except OSError:
-            pass  # a read-only cache directory only costs speed
+        _write_cache(cache_path, key, poems, report)
     report.seconds = time.perf_counter() - start
     return poems, report
 
 
-def load_corpus(
-    corpus_dir: Path | None = None,
-    *,
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
-    progress: bool = False,
-) -> list[Poem]:
-    """All distinct poems of the corpus (defaults: `settings.corpus_dir`, `settings.cache_dir`)."""
-    return load_corpus_with_report(corpus_dir, cache_dir=cache_dir, use_cache=use_cache, progress=progress)[0]
+def load_corpus(corpus_dir: Path, *, cache_dir: Path | None = None, progress: bool = False) -> list[CorpusPoem]:
+    """All distinct poems of the corpus in `corpus_dir`, cached (pickled) in `cache_dir` when given."""
+    return load_corpus_with_report(corpus_dir, cache_dir=cache_dir, progress=progress)[0]

@@ -10,109 +10,25 @@ Each request carries its own constraints (a `DecodeSpec`); one forward pass serv
   acrostic heads are forced at the start of each line;
 - no line repeats an earlier one; a repetition penalty keeps characters from recurring;
 - logits only over the characters the position's tone allows (engine/decoding/output_head.py);
-- temperature, min-p, top-k (at most `TOPK_CAP`) and top-p; every request draws from its own
+- temperature, min-p, top-k and top-p (engine/decoding/sampling.py); every request draws from its own
   seeded stream, so a request decodes the same whether batched or alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
-import torch.nn.functional as F
 
 from engine.corpus.vocab import BOS, COMMA, PERIOD, Vocab
 from engine.decoding.output_head import OutputHead, position_class
-from engine.models.encoding import (
-    FORM_IDS,
-    MAX_KEYWORD,
-    TONE_ANY,
-    TONE_PING,
-    TONE_ZE,
-    seq_len,
-    slots,
-)
-from engine.prosody.forms import FORMS, PING, ZE, Form, lenient_free_positions
-from engine.text.poem_text import to_simplified
+from engine.decoding.sampling import sample
+from engine.decoding.spec import DecodeSpec, ProsodyMasks
+from engine.models.encoding import FORM_IDS, MAX_KEYWORD, TONE_ANY, seq_len, slots
+from engine.prosody.forms import Form, lenient_free_positions
 
-TOPK_CAP = 64  # sampling considers at most this many candidates (topk over the vocabulary is costly)
 NEG = float("-inf")
 # The logit of a character a constraint rules out. Finite, because on CPU exp and log of -inf (and of
 # values that underflow) take slow paths; far enough below every other logit never to be drawn.
 MASKED = -1e4
-
-
-@dataclass
-class DecodeSpec:
-    """One request's constraints, in token ids."""
-
-    form: str
-    line_tones: list[str]  # the tone template, one string of 平/仄 per line (adjusted for heads)
-    rhyme_lines: list[int]  # 0-based lines whose last character rhymes
-    keyword: list[int]  # conditioning ids
-    include: list[int] = field(default_factory=list)  # ids to appear contiguously (theme mode)
-    heads: list[int] | None = None  # acrostic: one id per line
-    strict: bool = True
-    temperature: float = 0.8
-    top_k: int = 0
-    top_p: float = 1.0  # 1.0: off
-    min_p: float = 0.0  # keep characters at least this fraction as likely as the likeliest; 0: off
-    repetition_penalty: float = 1.2  # subtracted from a logit per earlier use of the character
-    keyword_bonus: float = 2.0  # added to the keyword's first character where it may start
-    keyword_late: bool = False  # the keyword may wait until the poem's last place for it (else the first half)
-    seed: int = 0
-    prefix: list[int] = field(default_factory=list)  # forced leading tokens (rollouts)
-    prefix_tones: list[int] = field(default_factory=list)  # the tone inputs the prefix was decoded with
-    theme: tuple[list[int], list[float]] = ((), ())  # ids and logit bonuses of the keyword's theme characters
-    parallel: float = 0.0  # weight of the couplet-partner bonus in the 颔联 and 颈联 (engine/corpus/associations.py)
-
-    @property
-    def form_obj(self) -> Form:
-        return FORMS[self.form]
-
-    def tone_inputs(self) -> list[int]:
-        """The tone feature the decoder is fed at every position: the template's tone, 0 at ，。"""
-        out = []
-        for line in self.line_tones:
-            out += [TONE_PING if t == PING else TONE_ZE for t in line] + [0]
-        return out
-
-
-class ProsodyMasks:
-    """Vocabulary-sized masks for one scheme: which characters may take which tone or rhyme.
-    Characters that `yinshi check` would read as others (OpenCC t2s turns a lone 乾 into 干) are
-    never chosen, so a poem checks as it was written."""
-
-    def __init__(self, vocab: Vocab, prosody, device="cpu"):
-        V = len(vocab)
-        is_char = torch.zeros(V, dtype=torch.bool)
-        ping = torch.zeros(V, dtype=torch.bool)
-        ze = torch.zeros(V, dtype=torch.bool)
-        groups = prosody.ping_groups()
-        member = torch.zeros(len(groups), V, dtype=torch.bool)
-        gidx = {g: i for i, g in enumerate(groups)}
-        for i, ch in enumerate(vocab.itos):
-            if i < 6 or not prosody.knows(ch) or to_simplified(ch) != ch:
-                continue  # (the checker reads 乾 於 徵 … as 干 于 征 …: never write them unasked)
-            is_char[i] = True
-            tones = prosody.tones(ch)
-            ping[i] = PING in tones
-            ze[i] = ZE in tones
-            for g in prosody.ping_rhyme_groups(ch):
-                if g in gidx:
-                    member[gidx[g], i] = True
-        # keep only groups with enough characters to rhyme a 律诗 (5 distinct rhyme characters)
-        big = member.sum(1) >= 5
-        self.member = member[big].to(device)  # (G, V)
-        self.member_f = self.member.float()  # for the open-groups product at rhyme positions
-        self.groups = [g for g, b in zip(groups, big.tolist(), strict=True) if b]
-        self.tone_ok = torch.stack([is_char, is_char & ping, is_char & ze]).to(device)  # (3, V)
-        self.is_char = is_char.to(device)
-        self.prosody = prosody
-        self._fit = {PING: set(ping.nonzero()[:, 0].tolist()), ZE: set(ze.nonzero()[:, 0].tolist())}
-
-    def fits(self, token: int, tone: str) -> bool:
-        return token in self._fit[tone]
 
 
 def keyword_starts(spec: DecodeSpec, masks: ProsodyMasks) -> list[int]:
@@ -350,56 +266,6 @@ def decode(
         out[:, t] = tok
         prev = tok
     return (out, rec, tone_in) if record_masks else out
-
-
-def sample(
-    logits: torch.Tensor, u: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor, min_p: torch.Tensor,
-    mx: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """One draw per row by inverse CDF (cumsum + searchsorted: far cheaper than torch.multinomial
-    on CPU). logits (n, m), u (n,), top_k/top_p/min_p (n, 1), mx: the rows' maxima (n, 1) if known
-    -> column ids (n,).
-    min-p keeps the characters at least min_p times as likely as the likeliest: linear time. Rows
-    asking for top-k or top-p first take the `TOPK_CAP` best (torch.topk: several times dearer)."""
-    narrow = ((top_k > 0) | (top_p < 1))[:, 0]
-    if mx is None:
-        mx = logits.amax(1, keepdim=True)
-    if not narrow.any():
-        return sample_min_p(logits, u, min_p, mx)
-    if narrow.all():
-        return _sample_top(logits, u, top_k, top_p, min_p)
-    out = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
-    wide = ~narrow
-    out[wide] = sample_min_p(logits[wide], u[wide], min_p[wide], mx[wide])
-    out[narrow] = _sample_top(logits[narrow], u[narrow], top_k[narrow], top_p[narrow], min_p[narrow])
-    return out
-
-
-def sample_min_p(logits, u, min_p, mx):
-    """The min-p draw alone: no top-k or top-p, linear time. Each row is shifted by its maximum and
-    log(min_p), so one scalar threshold at 1 keeps exactly the characters at least min_p times as
-    likely as the likeliest (masked_fill is several times slower on CPU); the rows' constant
-    factor does not change the draw. The clamp keeps exp off its slow underflow path."""
-    shift = mx + torch.log(min_p.clamp(min=1e-30))  # (n, 1)
-    p = F.threshold_((logits - shift).clamp_(min=-30.0).exp_(), 1.0, 0.0)  # (n, m), proportional to p
-    cum = p.cumsum_(1)
-    pick = torch.searchsorted(cum, (u[:, None] * cum[:, -1:]), right=True)
-    return pick[:, 0].clamp_(max=logits.shape[1] - 1)
-
-
-def _sample_top(logits, u, top_k, top_p, min_p):
-    k = min(TOPK_CAP, logits.shape[1])
-    vals, idx = torch.topk(logits, k, dim=1)  # (n, k), sorted
-    probs = torch.softmax(vals, dim=1)
-    cum = torch.cumsum(probs, dim=1)
-    rank = torch.arange(k, device=logits.device)[None]
-    keep = ((cum - probs) < top_p) & (rank < torch.where(top_k > 0, top_k, TOPK_CAP))
-    keep &= probs >= min_p * probs[:, :1]
-    keep[:, 0] = True
-    probs = probs * keep
-    cum = torch.cumsum(probs, dim=1)
-    pick = torch.searchsorted(cum, (u * cum[:, -1])[:, None]).clamp(max=k - 1)
-    return idx.gather(1, pick)[:, 0]
 
 
 def tokens_to_lines(tokens: list[int], form: Form, vocab: Vocab) -> list[str]:

@@ -12,13 +12,14 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import opencc
 import torch
 
 from engine.corpus.associations import lexicon_words, theme_bias
 from engine.corpus.vocab import Vocab
-from engine.decoding.decode import DecodeSpec, ProsodyMasks, decode, tokens_to_lines
+from engine.decoding.decode import decode, tokens_to_lines
+from engine.decoding.names import MODEL_NAMES, parse_model, validate_heads, validate_keyword
 from engine.decoding.output_head import OutputHead
+from engine.decoding.spec import DecodeSpec, ProsodyMasks
 from engine.device import resolve_device
 from engine.errors import InvalidInput, UnknownKeyword, YinshiError
 from engine.models import checkpoint
@@ -26,22 +27,14 @@ from engine.models.encoding import MAX_KEYWORD, keyword_ids
 from engine.models.int8_lm import Int8Decoder
 from engine.models.poem_lm import PoemLM, PoemLMConfig
 from engine.models.vae import PoemVAE, VAEConfig
-from engine.prosody.forms import FORMS, PING, ZE, parse_form, templates
+from engine.prosody.forms import FORMS, PING, ZE, forms_of_length, parse_form, templates
 from engine.prosody.tables import get_prosody
 from engine.request import PoemRequest, PoemResult
+from engine.text.han import han_only
+from engine.text.script import to_simplified
 
-MODEL_NAMES = ("gan", "vae")
-MODEL_ALIASES = {
-    "gan": "gan",
-    "vae": "vae",
-    "对抗": "gan",
-    "生成对抗": "gan",
-    "变分": "vae",
-    "变分自编码": "vae",
-}
 # Fallback themes for keywords the classical vocabulary lacks: the commonest topics of 唐诗.
 FALLBACK_THEMES = ("春", "秋", "月", "山", "风", "雪", "花", "江", "雨", "云", "夜", "柳")
-_T2S = opencc.OpenCC("t2s")
 KEYWORD_LATE = 0.5  # share of poems whose keyword may come anywhere, gently nudged (real poems: README)
 
 
@@ -49,22 +42,6 @@ def late_keyword(rng: random.Random) -> dict:
     """Where the keyword goes: in the first half, or (KEYWORD_LATE of poems) anywhere, with a
     smaller nudge, so that it is not always in the opening couplet."""
     return {"keyword_late": True, "keyword_bonus": 0.5} if rng.random() < KEYWORD_LATE else {}
-
-
-def is_han(ch: str) -> bool:
-    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\U00020000" <= ch <= "\U0003ffff"  # extensions B–H
-
-
-def parse_model(name: str | None) -> str:
-    if not name:
-        return "gan"
-    key = MODEL_ALIASES.get(name.strip().lower())
-    if key is None:
-        raise InvalidInput(
-            f"未知模型「{name}」，可选 gan（对抗）或 vae（变分）",
-            f"Unknown model {name!r}; choose gan or vae.",
-        )
-    return key
 
 
 @dataclass
@@ -130,13 +107,10 @@ class Poet:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: Path | None = None, device: str = "auto", names=MODEL_NAMES,
-             quantize: bool | None = None) -> Poet:
-        """`quantize` (default: settings.quantize): int8 decoding on CPU (engine/models/int8_lm.py)."""
-        from app.settings import get_settings
-
-        model_dir = Path(model_dir or get_settings().model_dir)
-        quantize = get_settings().quantize if quantize is None else quantize
+    def load(cls, model_dir: Path, device: str = "auto", names=MODEL_NAMES, quantize: bool = True) -> Poet:
+        """The checkpoints `model_dir/<name>/model.pt` there are. `quantize`: int8 decoding on CPU
+        (engine/models/int8_lm.py; the same poems, faster)."""
+        model_dir = Path(model_dir)
         dev = resolve_device(device)
         models = {}
         for name in names:
@@ -154,8 +128,8 @@ class Poet:
 
     def resolve_keyword(self, m: LoadedModel, raw: str, seed: int) -> tuple[str, str | None]:
         """The keyword to write about, and a bilingual note when it had to be replaced."""
-        kw = _T2S.convert(raw.strip())
-        han = "".join(ch for ch in kw if is_han(ch))
+        kw = to_simplified(raw.strip())
+        han = han_only(kw)
         usable = han and len(han) == len(kw) and all(ch in m.vocab for ch in han)
         if usable and len(han) > 1 and m.lexicon:
             usable = all(han[i : i + 2] in m.lexicon for i in range(len(han) - 1))
@@ -171,33 +145,18 @@ class Poet:
     def spec_for(self, req: PoemRequest, m: LoadedModel, masks: ProsodyMasks, seed: int):
         form = parse_form(req.form) if req.form else None
         rng = random.Random(seed)
-        raw = (req.keyword or "").strip()
-        if not raw:
-            raise InvalidInput("请给出一个关键词，例如：春", "Please give a keyword, e.g. 春 (spring).")
         if req.acrostic:
-            heads = _T2S.convert(raw)
-            bad = [ch for ch in heads if not is_han(ch) or ch not in m.vocab]
-            if bad:
+            heads = validate_heads(req.keyword, form)
+            if bad := "".join(ch for ch in heads if ch not in m.vocab):
                 raise UnknownKeyword(
-                    f"藏头字「{''.join(bad)}」无法入诗，请只用常见汉字",
-                    f"Acrostic characters {''.join(bad)!r} cannot be used; use common Chinese characters only.",
-                )
-            if len(heads) not in (4, 8) or (form and form.n_lines != len(heads)):
-                raise InvalidInput(
-                    "藏头诗需要 4 个字（绝句）或 8 个字（律诗）",
-                    "An acrostic needs 4 characters (quatrain) or 8 (regulated verse).",
+                    f"藏头字「{bad}」无法入诗，请只用常见汉字",
+                    f"Acrostic characters {bad!r} cannot be used; use common Chinese characters only.",
                 )
             if form is None:
-                form = FORMS[rng.choice(["wujue", "qijue"] if len(heads) == 4 else ["wulv", "qilv"])]
+                form = rng.choice(forms_of_length(len(heads)))
             keyword, note = heads, None
         else:
-            if len(raw) > MAX_KEYWORD and all(is_han(ch) for ch in raw):
-                raise InvalidInput(
-                    f"关键词最多 {MAX_KEYWORD} 个字", f"A keyword has at most {MAX_KEYWORD} characters."
-                )
-            if len(raw) > 64:
-                raise InvalidInput("关键词太长，请用一到四个汉字", "The keyword is too long; use one to four Chinese characters.")
-            keyword, note = self.resolve_keyword(m, raw, seed)
+            keyword, note = self.resolve_keyword(m, validate_keyword(req.keyword), seed)
             form = form or FORMS["wujue"]
         tpls = list(templates(form.name))
         rng.shuffle(tpls)
@@ -249,19 +208,12 @@ class Poet:
                 name = parse_model(req.model)
                 if name not in self.models:
                     raise InvalidInput(f"模型「{name}」未加载", f"Model {name!r} is not loaded.")
-                if req.scheme not in ("pingshui", "xinyun"):
-                    raise InvalidInput(
-                        f"未知韵书「{req.scheme}」，可选 pingshui（平水韵）或 xinyun（中华新韵）",
-                        f"Unknown rhyme scheme {req.scheme!r}; choose pingshui or xinyun.",
-                    )
                 m = self.models[name]
                 seed = req.seed if req.seed is not None else random.randrange(2**31)
                 spec, kw, note = self.spec_for(req, m, m.masks_for(req.scheme, self.device), seed)
                 groups.setdefault((name, spec.form, req.scheme), []).append((i, spec, kw, note, seed))
             except YinshiError as e:
                 results[i] = e
-            except ValueError as e:  # parse_form raises a bilingual ValueError
-                results[i] = InvalidInput(*_split(str(e)))
         with self._lock:
             for (name, form, scheme), items in groups.items():
                 m = self.models[name]
@@ -301,8 +253,3 @@ class Poet:
             else:
                 rows.append(eps)
         return torch.stack(rows).to(self.device)
-
-
-def _split(msg: str) -> tuple[str, str]:
-    zh, _, en = msg.partition(" / ")
-    return zh, en or zh

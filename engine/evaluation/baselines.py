@@ -20,7 +20,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from engine.corpus.loader import Poem
+from engine.corpus.loader import CorpusPoem
 from engine.errors import InvalidInput
 from engine.evaluation.evaluate import GeneratedPoem, ReferenceData
 from engine.prosody.forms import FORMS
@@ -28,7 +28,7 @@ from engine.prosody.forms import FORMS
 BASELINES = ("real", "shuffled", "random")
 
 
-def _sample(ref: ReferenceData, n: int, rng: random.Random) -> list[Poem]:
+def _sample(ref: ReferenceData, n: int, rng: random.Random) -> list[CorpusPoem]:
     pool = [p for f in FORMS for p in ref.valid[f]]
     return rng.sample(pool, min(n, len(pool)))
 

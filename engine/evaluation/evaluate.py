@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import pickle
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -36,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from app.settings import get_settings
-from engine.corpus.loader import Poem, cache_key, load_corpus
+from engine.corpus.disk_cache import read_pickle, write_pickle
+from engine.corpus.loader import CorpusPoem, cache_key, load_corpus
 from engine.errors import InvalidInput, YinshiError
 from engine.evaluation import antithesis, metrics
 from engine.evaluation.bleu import BleuReference
@@ -45,9 +43,9 @@ from engine.evaluation.classifier import PairCounts, discriminator_accuracy
 from engine.evaluation.novelty import TrainIndex
 from engine.evaluation.theme import ThemeModel
 from engine.prosody.check import check_poem
-from engine.prosody.forms import FORMS, parse_form
+from engine.prosody.forms import FORMS, LVSHI, parse_form
 from engine.prosody.tables import get_prosody
-from engine.text.cleaning import to_simplified
+from engine.text.script import to_simplified
 
 REFERENCE_VERSION = 4  # bump when the reference data or its calibration changes
 CALIBRATION_POEMS = 600  # real test poems used for the corpus-side figures
@@ -80,11 +78,7 @@ def as_generated(obj: Any) -> GeneratedPoem:
         raise InvalidInput("每首诗都需要文本字段 text。", "Every poem needs a 'text' string.")
     form = get("form") or None
     if form is not None:
-        try:
-            form = parse_form(str(form)).name
-        except ValueError as e:
-            zh, _, en = str(e).partition(" / ")
-            raise InvalidInput(zh, en or zh) from None
+        form = parse_form(str(form)).name
     keyword = get("keyword") or ""
     if not isinstance(keyword, str):
         raise InvalidInput("关键词 keyword 必须是字符串。", "'keyword' must be a string.")
@@ -125,8 +119,8 @@ class ReferenceData:
     train_index: TrainIndex  # training lines and 4-grams (all training poems, 诗 and 词)
     theme: ThemeModel  # keyword PMIs from the training poems
     bleu: dict[str, BleuReference]  # per form: the test poems of that form
-    test: dict[str, list[Poem]]  # per form: the test poems (BLEU references, calibration)
-    valid: dict[str, list[Poem]]  # per form: the valid poems (baselines)
+    test: dict[str, list[CorpusPoem]]  # per form: the test poems (BLEU references, calibration)
+    valid: dict[str, list[CorpusPoem]]  # per form: the valid poems (baselines)
     heldout: dict[str, list[tuple[str, ...]]]  # per form: valid + test poems (discriminator)
     unigram_chars: str  # training characters of regular 诗 ...
     unigram_probs: np.ndarray  # ... and their frequencies (random baseline)
@@ -134,7 +128,7 @@ class ReferenceData:
     corpus: dict[str, Any] = field(default_factory=dict)  # figures of real poems, for comparison
 
 
-def build_reference(poems: Sequence[Poem], scheme: str = "pingshui", seed: int = 0) -> ReferenceData:
+def build_reference(poems: Sequence[CorpusPoem], scheme: str = "pingshui", seed: int = 0) -> ReferenceData:
     """Index the corpus for evaluation (about 15 s on the full corpus)."""
     get_prosody(scheme)  # fail early on an unknown scheme
     train = [p for p in poems if p.split == "train"]
@@ -163,7 +157,7 @@ def calibrate(ref: ReferenceData, seed: int = 0) -> dict[str, Any]:
     rng = random.Random(seed)
     tones = get_prosody(ref.scheme).tones
     out: dict[str, Any] = {"parallel_rate": {}}
-    for f in ("wulv", "qilv"):
+    for f in LVSHI:
         sample = rng.sample(ref.test[f], min(CALIBRATION_POEMS, len(ref.test[f])))
         hits, total = antithesis.couplet_stats((p.lines for p in sample), tones)
         out["parallel_rate"][f] = hits / total if total else None
@@ -194,36 +188,20 @@ def reference_cache_path(corpus_dir: Path, cache_dir: Path, scheme: str, seed: i
 
 
 def load_reference(
-    corpus_dir: Path | None = None,
-    *,
-    scheme: str = "pingshui",
-    seed: int = 0,
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
+    corpus_dir: Path, *, scheme: str = "pingshui", seed: int = 0, cache_dir: Path | None = None
 ) -> ReferenceData:
-    """The reference data of a corpus, from the disk cache when the corpus has not changed."""
+    """The reference data of a corpus, from the disk cache in `cache_dir` (when given) if the corpus
+    has not changed."""
     get_prosody(scheme)  # an unknown scheme fails before any work
-    settings = get_settings()
-    corpus_dir = Path(corpus_dir or settings.corpus_dir)
-    cache_dir = Path(cache_dir or settings.cache_dir)
-    path = reference_cache_path(corpus_dir, cache_dir, scheme, seed) if corpus_dir.is_dir() else None
-    if use_cache and path is not None:
-        try:
-            with path.open("rb") as f:
-                return pickle.load(f)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
-            pass
-    poems = load_corpus(corpus_dir, cache_dir=cache_dir, use_cache=use_cache)
-    ref = build_reference(poems, scheme, seed)
-    if use_cache and path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            with tmp.open("wb") as f:
-                pickle.dump(ref, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only cache only costs time
+    corpus_dir = Path(corpus_dir)
+    path = None
+    if cache_dir is not None and corpus_dir.is_dir():
+        path = reference_cache_path(corpus_dir, Path(cache_dir), scheme, seed)
+    if path is not None and isinstance(cached := read_pickle(path), ReferenceData):
+        return cached
+    ref = build_reference(load_corpus(corpus_dir, cache_dir=cache_dir), scheme, seed)
+    if path is not None:
+        write_pickle(path, ref)
     return ref
 
 
@@ -265,7 +243,7 @@ def score_poem(poem: GeneratedPoem, ref: ReferenceData) -> PoemScore:
     kw = poem.keyword
     parallel, couplets = (
         antithesis.couplet_stats([lines], get_prosody(ref.scheme).tones)
-        if form in ("wulv", "qilv")
+        if form in LVSHI
         else (0, 0)
     )
     return PoemScore(

@@ -10,8 +10,10 @@ from collections.abc import Iterable, Sequence
 
 from engine.errors import InvalidInput
 from engine.prosody.forms import form_for_shape
-from engine.text.cleaning import is_hanzi, normalise_punctuation, to_simplified
+from engine.text.cleaning import normalise_punctuation
+from engine.text.han import is_han
 from engine.text.poem_text import split_poem
+from engine.text.script import to_simplified
 
 Lines = Sequence[str]
 _SEPARATORS = re.compile(r"[，。；：！？、\s]+")
@@ -34,7 +36,7 @@ def detect_form(lines: Lines) -> str | None:
     """wujue / qijue / wulv / qilv when the lines have exactly that shape (all Chinese characters)."""
     if not lines or len({len(line) for line in lines}) != 1:
         return None
-    if not all(is_hanzi(ch) for line in lines for ch in line):
+    if not all(is_han(ch) for line in lines for ch in line):
         return None
     form = form_for_shape(len(lines[0]), len(lines))
     return form.name if form else None

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from engine.errors import InvalidInput
+
 PING, ZE = "平", "仄"
 
 # The four basic five-character line types.
@@ -45,6 +47,7 @@ FORMS: dict[str, Form] = {
         Form("qilv", "七律", 7, 8),
     )
 }
+LVSHI = tuple(f.name for f in FORMS.values() if f.n_lines == 8)  # 律诗: the forms with a 颔联 and a 颈联
 FORM_ALIASES: dict[str, str] = {
     **{f.name: f.name for f in FORMS.values()},
     **{f.chinese: f.name for f in FORMS.values()},
@@ -54,12 +57,17 @@ FORM_ALIASES: dict[str, str] = {
 
 
 def parse_form(text: str) -> Form:
-    """Map 'wujue', '五绝', '五言绝句' ... to a Form; ValueError with a bilingual message otherwise."""
+    """Map 'wujue', '五绝', '五言绝句' ... to a Form; InvalidInput (a ValueError) otherwise."""
     key = FORM_ALIASES.get(text.strip().lower()) or FORM_ALIASES.get(text.strip())
     if key is None:
         names = "、".join(f"{f.chinese}({f.name})" for f in FORMS.values())
-        raise ValueError(f"未知诗体「{text}」，可选：{names} / Unknown form {text!r}; choose one of {names}.")
+        raise InvalidInput(f"未知诗体「{text}」，可选：{names}", f"Unknown form {text!r}; choose one of {names}.")
     return FORMS[key]
+
+
+def forms_of_length(n_lines: int) -> list[Form]:
+    """The forms of `n_lines` lines (绝句: 4, 律诗: 8), five-character first."""
+    return [f for f in FORMS.values() if f.n_lines == n_lines]
 
 
 def form_for_shape(line_len: int, n_lines: int) -> Form | None:

@@ -17,25 +17,17 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import opencc
-
-from app.settings import get_settings
 from engine.errors import InvalidInput
 from engine.prosody.forms import PING, ZE
+from engine.prosody.reading import Reading
+from engine.text.han import is_han
+from engine.text.script import to_simplified, to_traditional
 
-SCHEMES = ("pingshui", "xinyun")
+SCHEME_NAMES = {"pingshui": "平水韵", "xinyun": "中华新韵"}  # the rhyme schemes, by name
+PROSODY_DIR = Path(__file__).resolve().parents[1] / "data" / "prosody"  # the shipped tables (SOURCE.md there)
 COUYUN_FILE = "pingshui_couyun.json"
 RBNYNG_FILE = "pingshui_rbnyng_trad.json"
 RBNYNG_FOOTER = "本作品"  # the scraped Wikisource licence footer after 入聲十七洽 (see SOURCE.md)
-
-
-@dataclass(frozen=True, order=True)
-class Reading:
-    """One reading of a character: its rhyme group and tone."""
-
-    group: str  # "下平十一尤" (平水韵) or "十一庚" (中华新韵)
-    tone: str  # 平 or 仄
-    tone_name: str  # 平 上 去 入 (平水韵) or 阴平 阳平 上 去 (中华新韵)
 
 
 class Prosody:
@@ -157,7 +149,7 @@ def load_pingshui_tables(prosody_dir: Path) -> PingshuiTables:
                 group_no += 1
                 text = "".join(chars).split(RBNYNG_FOOTER)[0]
                 for ch in text:
-                    if ch not in table and _is_han(ch):
+                    if ch not in table and is_han(ch):
                         extra[ch].add(names[group_no])
     if group_no != 106:
         raise ValueError(f"{RBNYNG_FILE}: expected 106 groups, got {group_no}")
@@ -175,15 +167,6 @@ def load_pingshui_tables(prosody_dir: Path) -> PingshuiTables:
     )
 
 
-def _is_han(ch: str) -> bool:
-    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\U00020000" <= ch <= "\U0003134f"
-
-
-@cache
-def _converter(config: str) -> opencc.OpenCC:
-    return opencc.OpenCC(config)
-
-
 def _pingshui(prosody_dir: Path) -> Prosody:
     tables = load_pingshui_tables(prosody_dir)
     table = tables.chars
@@ -191,8 +174,8 @@ def _pingshui(prosody_dir: Path) -> Prosody:
     def lookup(ch: str) -> frozenset[Reading]:
         found = table.get(ch)
         if found is None:  # a form the tables lack: try its traditional, then simplified form
-            for config in ("s2t", "t2s"):
-                other = _converter(config).convert(ch)
+            for convert in (to_traditional, to_simplified):
+                other = convert(ch)
                 if other != ch and other in table:
                     return table[other]
             return frozenset()
@@ -218,14 +201,15 @@ def _xinyun() -> Prosody:
 
 
 def get_prosody(scheme: str = "pingshui") -> Prosody:
-    """The cached Prosody of a scheme ("pingshui" or "xinyun"): loaded once per process."""
+    """The cached Prosody of a scheme ("pingshui" from the tables in PROSODY_DIR, or "xinyun"):
+    loaded once per process."""
     return _load_prosody(scheme)
 
 
 @cache
 def _load_prosody(scheme: str) -> Prosody:
     if scheme == "pingshui":
-        return _pingshui(Path(get_settings().prosody_dir))
+        return _pingshui(PROSODY_DIR)
     if scheme == "xinyun":
         return _xinyun()
     raise InvalidInput(

@@ -13,7 +13,7 @@ from pypinyin.contrib.tone_convert import to_finals, to_initials, to_tone3
 from pypinyin.pinyin_dict import pinyin_dict
 
 from engine.prosody.forms import PING, ZE
-from engine.prosody.tables import Reading
+from engine.prosody.reading import Reading
 
 # The fourteen groups of 中华新韵 and the finals (pypinyin's strict spelling: v = ü) each holds.
 # "-i" after zh ch sh r z c s is 十三支; every other "i" is 十二齐.

@@ -6,7 +6,8 @@ runs `Poet.generate_batch` in the engine's single decode thread and answers each
 poem or its own error; a failure of the whole batch fails every request of that batch. The queue is
 bounded (a full queue answers Overloaded at once) and every request has a deadline
 (RequestTimeout). `swap` replaces the models while serving: the batch in flight finishes on the
-old poet, later batches use the new one.
+old poet, later batches use the new one. Its limits come in one `EngineOptions` (app/ builds it from
+Settings).
 
 The engine binds to the event loop that starts it (`start()` or the first `generate`), like
 asyncio's own queues; it moves to another loop only when the first is no longer running.
@@ -20,11 +21,11 @@ import logging
 import time
 from collections import Counter as TallyCounter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from app.settings import Settings, get_settings
 from engine.errors import EngineUnavailable, Overloaded, RequestTimeout, YinshiError
 from engine.prosody.check import check_poem
 from engine.request import PoemRequest, PoemResult
@@ -37,6 +38,20 @@ log = logging.getLogger(__name__)
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Batching, backpressure and deadline of an AsyncEngine (Settings of the same names set them)."""
+
+    max_batch_size: int = 64  # requests decoded together at most
+    max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
+    max_queue: int = 1024  # waiting requests at most; more are refused with Overloaded
+    request_timeout_s: float = 10.0  # a request not answered by then gets RequestTimeout
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1 or self.max_queue < 1:
+            raise ValueError("max_batch_size and max_queue must be at least 1")
 
 
 class EngineMetrics:
@@ -79,10 +94,8 @@ def _gone(p: Pending[asyncio.Future]) -> bool:
 class AsyncEngine:
     """Batched, non-blocking poem generation over a `Poet`. Use `async with AsyncEngine(poet):`."""
 
-    def __init__(self, poet: Poet, settings: Settings | None = None):
-        self.settings = settings or get_settings()
-        if self.settings.max_batch_size < 1 or self.settings.max_queue < 1:
-            raise ValueError("max_batch_size and max_queue must be at least 1")
+    def __init__(self, poet: Poet, options: EngineOptions | None = None):
+        self.options = options or EngineOptions()
         self._poet = poet
         self._pending: list[Pending[asyncio.Future]] = []
         self._seq = itertools.count()
@@ -98,17 +111,6 @@ class AsyncEngine:
         self.batch_sizes: TallyCounter[int] = TallyCounter()  # size -> batches decoded (for benchmarks)
 
     # -- construction and lifetime -----------------------------------------------------------------
-
-    @classmethod
-    async def open(cls, settings: Settings | None = None) -> AsyncEngine:
-        """Load the models of `settings.model_dir` (in a thread) and start an engine over them."""
-        from engine.decoding.poet import Poet
-
-        settings = settings or get_settings()
-        poet = await asyncio.to_thread(Poet.load, settings.model_dir, settings.device)
-        engine = cls(poet, settings)
-        await engine.start()
-        return engine
 
     async def start(self) -> AsyncEngine:
         """Start the batcher on the running loop (idempotent; `generate` also starts it)."""
@@ -160,9 +162,9 @@ class AsyncEngine:
         """One poem. Raises the request's YinshiError, Overloaded, RequestTimeout or EngineUnavailable."""
         self._ensure_batcher()
         self.metrics.requests.inc()
-        if len(self._pending) >= self.settings.max_queue:
+        if len(self._pending) >= self.options.max_queue:
             self._pending = [p for p in self._pending if not _gone(p)]
-            if len(self._pending) >= self.settings.max_queue:
+            if len(self._pending) >= self.options.max_queue:
                 self.metrics.errors.labels(kind="Overloaded").inc()
                 raise Overloaded()
         loop = asyncio.get_running_loop()
@@ -172,7 +174,7 @@ class AsyncEngine:
         assert self._wakeup is not None
         self._wakeup.set()
         try:
-            return await asyncio.wait_for(future, self.settings.request_timeout_s)
+            return await asyncio.wait_for(future, self.options.request_timeout_s)
         except TimeoutError:
             self.metrics.errors.labels(kind="RequestTimeout").inc()
             raise RequestTimeout() from None
@@ -241,7 +243,7 @@ class AsyncEngine:
         try:
             while True:
                 await self._wait_for_batch()
-                batch, self._pending = take_batch(self._pending, self.settings.max_batch_size, _gone)
+                batch, self._pending = take_batch(self._pending, self.options.max_batch_size, _gone)
                 if batch:
                     await self._decode(batch)
         except asyncio.CancelledError:
@@ -262,8 +264,8 @@ class AsyncEngine:
                 break
             self._wakeup.clear()
             await self._wakeup.wait()
-        deadline = min(p.arrived for p in self._pending) + self.settings.max_wait_ms / 1000
-        while len(self._pending) < self.settings.max_batch_size:
+        deadline = min(p.arrived for p in self._pending) + self.options.max_wait_ms / 1000
+        while len(self._pending) < self.options.max_batch_size:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break

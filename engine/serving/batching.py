@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from engine.decoding.poet import parse_model
+from engine.decoding.names import parse_model
 from engine.errors import YinshiError
 from engine.prosody.forms import parse_form
 from engine.request import PoemRequest

@@ -23,6 +23,7 @@ from engine.errors import (
     YinshiError,
 )
 from engine.request import PoemRequest, PoemResult
+from engine.serving.schema import request_json
 
 _NO_ARGS = {
     "Overloaded": Overloaded,
@@ -68,17 +69,15 @@ class RemoteEngine:
         self._session, self._own_session = session, session is None
         self._versions: dict[str, str] = {}
 
-    @classmethod
-    def from_settings(cls, settings) -> RemoteEngine:
-        if not settings.engine_url:
-            raise ValueError("settings.engine_url is not set")
-        return cls(settings.engine_url, timeout_s=settings.request_timeout_s + 5)
-
     async def start(self) -> RemoteEngine:
         """Open the connection pool and read the served model versions (EngineUnavailable if down)."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
-        await self.refresh()
+        try:
+            await self.refresh()
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def close(self) -> None:
@@ -103,24 +102,7 @@ class RemoteEngine:
         return self.model_versions
 
     async def generate(self, request: PoemRequest) -> PoemResult:
-        body = {
-            "keyword": request.keyword,
-            "form": request.form,
-            "model": request.model,
-            "acrostic": request.acrostic,
-            "scheme": request.scheme,
-            "strict": request.strict,
-            "temperature": float(request.temperature),
-            "top_k": request.top_k,
-            "top_p": float(request.top_p),
-            "min_p": float(request.min_p),
-            "theme": float(request.theme),
-            "parallel": float(request.parallel),
-            "seed": request.seed,
-            "latent": list(request.latent) if request.latent is not None else None,
-            "n": 1,
-        }
-        data = await self._call("POST", "/v1/poems", body)
+        data = await self._call("POST", "/v1/poems", request_json(request))
         result = result_from_json(data["poems"][0])
         self._versions[result.model] = result.model_version  # follows swaps on the server
         return result

@@ -29,9 +29,9 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from functools import lru_cache
 
-import opencc
+from engine.text.han import all_han, is_han
+from engine.text.script import to_simplified
 
 PUNCT_MAP = str.maketrans(
     {
@@ -80,23 +80,7 @@ class DamagedText(ValueError):
     """The record cannot be read as a poem (placeholders, junk, unbalanced notes...)."""
 
 
-HANZI_RANGES = "\u4e00-\u9fff\u3400-\u4dbf\U00020000-\U0003134f\uf900-\ufaff\U0002f800-\U0002fa1f"
-_NOT_HANZI = re.compile(f"[^{HANZI_RANGES}]")
 _BRACKET = re.compile("[" + re.escape("".join([*NOTE_BRACKETS, *CLOSERS, RESTORED_OPEN, GLYPH_OPEN])) + "]")
-
-
-def is_hanzi(ch: str) -> bool:
-    """A Chinese character: CJK unified ideographs (all extensions) or compatibility ideographs."""
-    return len(ch) == 1 and _NOT_HANZI.match(ch) is None
-
-
-@lru_cache(maxsize=1)
-def _converter() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
-
-
-def to_simplified(text: str) -> str:
-    return _converter().convert(text)
 
 
 def normalise_punctuation(text: str) -> str:
@@ -174,8 +158,9 @@ def split_clauses(text: str, kind: str = "shi") -> tuple[str, ...]:
     text = _QUOTES.sub("", text)
     clauses = _split_questions(_segments(text, kind))
     joined = "".join(clauses)
-    if bad := _NOT_HANZI.search(joined):
-        raise DamagedText(f"not a Chinese character: {bad.group()!r}")
+    if joined and not all_han(joined):
+        bad = next(ch for ch in joined if not is_han(ch))
+        raise DamagedText(f"not a Chinese character: {bad!r}")
     if lost := PLACEHOLDER_HANZI.intersection(joined):
         raise DamagedText(f"placeholder for a lost character: {min(lost)!r}")
     return tuple(clauses)

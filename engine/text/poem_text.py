@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
-
-import opencc
 
 from engine.errors import InvalidInput
+from engine.text.han import is_han
+from engine.text.script import to_simplified_per_char
 
 MAX_POEM_CHARS = 200
 SHAPES = {(5, 4), (7, 4), (5, 8), (7, 8)}  # (characters per line, lines)
@@ -31,26 +30,6 @@ class PoemText:
         """(characters per line, number of lines) when every line has the same length."""
         lengths = {len(line) for line in self.lines}
         return (lengths.pop(), len(self.lines)) if len(lengths) == 1 else None
-
-
-def is_han(ch: str) -> bool:
-    """A CJK ideograph (any block), or 〇."""
-    return ch == "〇" or unicodedata.name(ch, "").startswith(
-        ("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH")
-    )
-
-
-@cache
-def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
-
-
-def to_simplified(line: str) -> str:
-    """OpenCC t2s, one character for one character (the line's length is kept)."""
-    out = _t2s().convert(line)
-    if len(out) != len(line):
-        out = "".join(c if len(s := _t2s().convert(c)) != 1 else s for c in line)
-    return out
 
 
 def split_poem(text: str) -> PoemText:
@@ -91,7 +70,7 @@ def split_poem(text: str) -> PoemText:
     if not lines:
         raise InvalidInput("没有找到汉字，请发来一首诗。", "No Chinese characters found; please send a poem.")
     lines = _resplit(lines)
-    return PoemText(tuple(to_simplified(line) for line in lines), tuple(lines))
+    return PoemText(tuple(to_simplified_per_char(line) for line in lines), tuple(lines))
 
 
 def _resplit(lines: list[str]) -> list[str]:

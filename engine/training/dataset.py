@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.corpus.loader import Poem
+from engine.corpus.loader import CorpusPoem
 from engine.corpus.vocab import BOS, Vocab
 from engine.models.encoding import FORM_IDS, FormBatchData, KeywordSampler, encode_form, keyword_ids, slots
 from engine.prosody.forms import FORMS
@@ -38,7 +38,7 @@ class Batch:
 class PoemData:
     """Poems of one split encoded per form."""
 
-    def __init__(self, poems: list[Poem], vocab: Vocab, tone_of, sampler: KeywordSampler):
+    def __init__(self, poems: list[CorpusPoem], vocab: Vocab, tone_of, sampler: KeywordSampler):
         by_form: dict[str, list[tuple[str, ...]]] = {f: [] for f in FORMS}
         for p in poems:
             if p.form in by_form:
@@ -73,6 +73,11 @@ class PoemData:
             keyword=torch.tensor([keyword_ids(k, self.vocab) for k in kws]),
             keywords=kws,
         )
+
+    def sample_batch(self, form: str, n: int, rng: random.Random) -> Batch:
+        """Up to `n` poems of the form drawn at random (without replacement)."""
+        size = len(self.forms[form])
+        return self.make_batch(form, rng.sample(range(size), min(n, size)), rng)
 
     def plan(self, batch_size: int, rng: random.Random) -> list[tuple[str, list[int]]]:
         """One pass over all poems: (form, indices) batches, forms interleaved at random."""

@@ -19,11 +19,14 @@ from sqlmodel import Session
 
 from adapters.discord_adapter import run_discord
 from app.settings import Settings
+from bot.replies import APOLOGY
 from bot.service import BotService
 from engine.errors import YinshiError
+from engine.prosody.forms import FORMS
 from storage import queries
 from storage.db import make_engine
-from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, Recorded, custom_ids
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord_wire import EPHEMERAL, Recorded, custom_ids
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the loop tiny_engine's batcher runs on
 
@@ -104,7 +107,11 @@ async def slash(
     start = len(fake.requests)
     await fake.dispatch_interaction(interaction)
     token = re.escape(interaction["token"])
-    last = rf"/webhooks/{fake.application_id}/{token}" if name != "help" else rf"/interactions/\d+/{token}/callback"
+    last = (
+        rf"/webhooks/{fake.application_id}/{token}"
+        if name != "help"
+        else rf"/interactions/\d+/{token}/callback"
+    )
     await fake.wait_for("POST", last, after=start)
     calls = [r for r in fake.requests[start:] if interaction["token"] in r.path]
     return calls, interaction
@@ -148,7 +155,7 @@ async def test_tree_sync_registers_the_commands_with_their_choices(fake, service
     options = {o["name"]: o for o in commands["poem"]["options"]}
     assert options["keyword"]["required"] is True
     assert not options["form"].get("required") and not options["model"].get("required")
-    assert [c["value"] for c in options["form"]["choices"]] == ["wujue", "qijue", "wulv", "qilv"]
+    assert [c["value"] for c in options["form"]["choices"]] == list(FORMS)  # wujue, qijue, wulv, qilv
     assert "五绝" in options["form"]["choices"][0]["name"]
     assert [c["value"] for c in options["model"]["choices"]] == ["gan", "vae"]
     heads = {o["name"]: o for o in commands["acrostic"]["options"]}
@@ -206,21 +213,29 @@ async def test_bad_input_gets_a_private_bilingual_answer(fake, service, settings
 async def test_a_stale_choice_gets_a_private_bilingual_answer(fake, service, settings):
     """Discord only sends listed choices, but a client may still show last deploy's list."""
     async with running_bot(fake, service, settings):
-        interaction = fake.slash("poem", {"keyword": "春", "form": "sonnet"}, user_id=USER)
-        start = len(fake.requests)
-        await fake.dispatch_interaction(interaction)
-        answer = await fake.wait_for("POST", rf"/interactions/{interaction['id']}/.+/callback", after=start)
-    assert answer.body["type"] == 4 and answer.body["data"]["flags"] & EPHEMERAL
-    assert bilingual(answer.body["data"]["content"])
+        calls, interaction = await slash(fake, "poem", {"keyword": "春", "form": "sonnet"})
+    assert calls[0].body["type"] == 5
+    [answer] = fake.visible_messages(interaction["token"])
+    assert answer["flags"] & EPHEMERAL and bilingual(answer["content"])
+    assert "sonnet" in answer["content"] and "Unknown form" in answer["content"]
+
+
+async def test_a_failing_send_gets_the_apology_and_the_bot_goes_on(fake, service, settings):
+    async with running_bot(fake, service, settings):
+        fake.fail_next("POST", rf"/webhooks/{fake.application_id}/[^/]+")  # the poem's followup
+        calls, interaction = await slash(fake, "poem", {"keyword": "云"})
+        [apology] = await fake.wait_until(lambda: fake.followups.get(interaction["token"]))
+        message, _ = await write_poem(fake)
+    assert apology.body["content"] == APOLOGY and apology.body["flags"] & EPHEMERAL
+    assert "「春」" in message["content"]
 
 
 async def test_a_tap_for_an_unknown_poem_is_answered_privately(fake, service, settings):
     async with running_bot(fake, service, settings):
         message, poem_id = await write_poem(fake)
         missing = poem_id + 1000
-        shown = {**message, "components": [{"type": 1, "components": [
-            {"type": 2, "style": 2, "label": "☆3", "custom_id": f"yinshi:rate:{missing}:3"}
-        ]}]}
+        button = {"type": 2, "style": 2, "label": "☆3", "custom_id": f"yinshi:rate:{missing}:3"}
+        shown = {**message, "components": [{"type": 1, "components": [button]}]}
         ack = await tap(fake, shown, f"yinshi:rate:{missing}:3")
     assert ack.body["data"]["flags"] & EPHEMERAL and bilingual(ack.body["data"]["content"])
     assert str(missing) in ack.body["data"]["content"]

@@ -13,8 +13,9 @@ import pytest
 import pytest_asyncio
 from sqlmodel import Session, select
 
-from adapters.telegram_adapter import ERROR_TEXT, run_telegram
+from adapters.telegram_adapter import run_telegram
 from app.settings import Settings
+from bot.replies import APOLOGY
 from bot.service import BotService
 from storage import queries
 from storage.db import make_engine
@@ -147,7 +148,7 @@ async def test_same_star_tapped_twice_is_answered_and_keeps_the_rating(fake, bot
     assert labels(follow_up) == ["☆1", "☆2", "☆3", "☆4", "☆5"]
     assert labels(fake.message(USER, poem["message_id"])) == ["★1", "★2", "★3", "★4", "★5"]
     assert stored_rating(db, settings, USER, poem_id) == [5]
-    assert not [c for c in fake.calls[mark:] if c.method == "sendMessage" and c.params["text"] == ERROR_TEXT]
+    assert not [c for c in fake.calls[mark:] if c.method == "sendMessage" and c.params["text"] == APOLOGY]
 
 
 async def test_command_menu_is_announced_at_start_up(fake, bot):
@@ -163,7 +164,7 @@ async def test_bad_input_gets_a_bilingual_message_without_buttons(fake, bot, tex
     reply = await ask(fake, text)
     assert is_bilingual(reply["text"]), reply["text"]
     assert "reply_markup" not in reply
-    assert reply["text"] != ERROR_TEXT  # a clear explanation, not the generic apology
+    assert reply["text"] != APOLOGY  # a clear explanation, not the generic apology
 
 
 async def test_plain_text_in_a_private_chat_is_a_keyword(fake, bot):
@@ -216,7 +217,7 @@ async def test_a_bad_gateway_on_send_is_retried(fake, bot):
 async def test_a_failing_send_tells_the_user_something_went_wrong_and_the_bot_goes_on(fake, bot):
     fake.error_next("sendMessage", 400, "Bad Request: can't parse entities")
     reply = await ask(fake, "/poem 云")
-    assert reply["text"] == ERROR_TEXT and is_bilingual(ERROR_TEXT)
+    assert reply["text"] == APOLOGY and is_bilingual(APOLOGY)
     poem = await ask(fake, "/poem 云")
     assert "云" in poem["text"] and labels(poem)
 

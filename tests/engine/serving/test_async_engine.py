@@ -12,20 +12,18 @@ import re
 
 import pytest
 
-from app.settings import Settings
 from engine.decoding.poet import Poet
 from engine.errors import EngineUnavailable, InvalidInput, Overloaded, RequestTimeout, YinshiError
 from engine.prosody.forms import FORMS
 from engine.request import PoemRequest, PoemResult
-from engine.serving.async_engine import AsyncEngine
+from engine.serving.async_engine import AsyncEngine, EngineOptions
 from tests.fakes.gated_poet import Gate
 
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 
 
-def settings(**overrides) -> Settings:
-    values = dict(max_batch_size=64, max_wait_ms=5.0, max_queue=1024, request_timeout_s=60.0)
-    return Settings(_env_file=None, **{**values, **overrides})
+def options(**overrides) -> EngineOptions:
+    return EngineOptions(**{"request_timeout_s": 60.0, **overrides})
 
 
 def assert_poem(result: PoemResult, form: str, model: str) -> None:
@@ -91,7 +89,7 @@ async def test_the_same_seed_gives_the_same_poem_alone_or_in_a_batch(tiny_engine
 
 async def test_a_full_queue_answers_overloaded_at_once_and_the_waiting_are_still_served(tiny_poet):
     gate = Gate(tiny_poet)
-    async with AsyncEngine(gate, settings(max_queue=3, max_batch_size=2)) as engine:
+    async with AsyncEngine(gate, options(max_queue=3, max_batch_size=2)) as engine:
         first = asyncio.create_task(engine.generate(PoemRequest("春", seed=0)))
         await gate.wait_entered()  # one batch is being decoded; the queue is empty again
         waiting = [asyncio.create_task(engine.generate(PoemRequest("秋", seed=i))) for i in range(3)]
@@ -126,7 +124,7 @@ async def test_a_bad_request_fails_alone_and_its_batch_mates_get_poems(tiny_engi
 
 
 async def test_a_failed_batch_fails_each_of_its_requests_and_the_engine_keeps_serving(tiny_poet):
-    async with AsyncEngine(Failing(tiny_poet), settings()) as engine:
+    async with AsyncEngine(Failing(tiny_poet), options()) as engine:
         results = await asyncio.gather(
             *(engine.generate(PoemRequest("春", seed=i)) for i in range(5)), return_exceptions=True
         )
@@ -137,7 +135,7 @@ async def test_a_failed_batch_fails_each_of_its_requests_and_the_engine_keeps_se
 
 async def test_a_request_past_its_deadline_gets_request_timeout_and_later_ones_are_served(tiny_poet):
     gate = Gate(tiny_poet)
-    async with AsyncEngine(gate, settings(request_timeout_s=0.2)) as engine:
+    async with AsyncEngine(gate, options(request_timeout_s=0.2)) as engine:
         with pytest.raises(RequestTimeout) as err:
             await engine.generate(PoemRequest("春"))
         assert HAN.search(err.value.zh) and "too long" in err.value.en
@@ -147,7 +145,7 @@ async def test_a_request_past_its_deadline_gets_request_timeout_and_later_ones_a
 
 async def test_a_caller_that_gives_up_is_not_decoded(tiny_poet):
     gate = Gate(tiny_poet)
-    async with AsyncEngine(gate, settings()) as engine:
+    async with AsyncEngine(gate, options()) as engine:
         first = asyncio.create_task(engine.generate(PoemRequest("春")))
         await gate.wait_entered()
         gone = asyncio.create_task(engine.generate(PoemRequest("去")))
@@ -165,7 +163,7 @@ async def test_swap_under_traffic_drops_nothing_and_later_poems_carry_the_new_ve
     tiny_poet, renamed_poet
 ):
     gate = Gate(tiny_poet)
-    async with AsyncEngine(gate, settings()) as engine:
+    async with AsyncEngine(gate, options()) as engine:
         before = [asyncio.create_task(engine.generate(PoemRequest("春", seed=i))) for i in range(8)]
         await gate.wait_entered()  # that batch is in flight on the old models
         queued = [asyncio.create_task(engine.generate(PoemRequest("秋", seed=i))) for i in range(8)]
@@ -189,7 +187,7 @@ async def test_swap_under_traffic_drops_nothing_and_later_poems_carry_the_new_ve
 
 async def test_close_fails_waiting_requests_and_refuses_new_ones(tiny_poet):
     gate = Gate(tiny_poet)
-    engine = await AsyncEngine(gate, settings()).start()
+    engine = await AsyncEngine(gate, options()).start()
     first = asyncio.create_task(engine.generate(PoemRequest("春")))
     await gate.wait_entered()
     waiting = asyncio.create_task(engine.generate(PoemRequest("秋")))
@@ -223,12 +221,3 @@ async def test_metrics_count_requests_and_batches(tiny_engine):
 @pytest.mark.asyncio(loop_scope="session")
 async def test_the_engine_fixture_serves_tests_on_the_session_loop(tiny_engine):
     assert_poem(await tiny_engine.generate(PoemRequest("风", form="wulv")), "wulv", "gan")
-
-
-async def test_open_loads_the_models_of_the_settings_and_serves_them(tiny_model_dir, tiny_poet):
-    engine = await AsyncEngine.open(settings(model_dir=tiny_model_dir, device="cpu"))
-    try:
-        assert engine.model_versions == tiny_poet.model_versions
-        assert_poem(await engine.generate(PoemRequest("雨", form="qijue", model="vae")), "qijue", "vae")
-    finally:
-        await engine.close()

@@ -10,15 +10,12 @@ import socket
 
 import aiohttp
 import pytest
-import typer
 from aiohttp import web
-from typer.testing import CliRunner
 
-from app.settings import Settings
 from engine.errors import EngineUnavailable, InvalidInput, Overloaded
 from engine.request import PoemRequest, PoemResult
-from engine.serving.async_engine import AsyncEngine
-from engine.serving.http_api import MAX_BODY_BYTES, make_app, serve_command
+from engine.serving.async_engine import AsyncEngine, EngineOptions
+from engine.serving.http_api import MAX_BODY_BYTES, make_app
 from engine.serving.remote_engine import RemoteEngine
 from tests.fakes.gated_poet import Gate
 
@@ -27,9 +24,8 @@ LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 JINGYESI = "床前明月光，疑是地上霜。举头望明月，低头思故乡。"
 
 
-def settings(**overrides) -> Settings:
-    values = dict(max_batch_size=64, max_wait_ms=5.0, max_queue=1024, request_timeout_s=60.0)
-    return Settings(_env_file=None, **{**values, **overrides})
+def options(**overrides) -> EngineOptions:
+    return EngineOptions(**{"request_timeout_s": 60.0, **overrides})
 
 
 @contextlib.asynccontextmanager
@@ -48,7 +44,7 @@ async def serving(engine: AsyncEngine):
 
 @pytest.fixture
 async def engine(tiny_poet):
-    async with AsyncEngine(tiny_poet, settings()) as engine:
+    async with AsyncEngine(tiny_poet, options()) as engine:
         yield engine
 
 
@@ -117,6 +113,8 @@ async def test_acrostic_and_vae_options_reach_the_generator(base_url, http):
         (b'{"keyword": "\\u6625", "n": 17}', "n"),
         (b'{"keyword": "\\u6625", "temperature": "hot"}', "temperature"),
         (b'{"keyword": "\\u6625", "seed": 1.5}', "seed"),
+        (b'{"keyword": "\\u6625", "top_p": 0}', "top_p"),
+        (b'{"keyword": "\\u6625", "latent": "near"}', "latent"),
         (b'{"keyword": "\\u6625", "colour": "red"}', "colour"),
         (b'{"keyword": "\\u6625", "model": "gpt"}', "gpt"),
         (b'{"keyword": "\\u6625", "form": "sonnet"}', "sonnet"),
@@ -185,7 +183,7 @@ async def test_metrics_expose_the_batch_histogram_and_counters(base_url, http):
 
 async def test_overloaded_is_503_with_retry_after(tiny_poet, http):
     gate = Gate(tiny_poet)
-    async with AsyncEngine(gate, settings(max_queue=1)) as engine, serving(engine) as url:
+    async with AsyncEngine(gate, options(max_queue=1)) as engine, serving(engine) as url:
         first = asyncio.create_task(http.post(f"{url}/v1/poems", json={"keyword": "春"}))
         await gate.wait_entered()
         second = asyncio.create_task(http.post(f"{url}/v1/poems", json={"keyword": "秋"}))
@@ -203,7 +201,7 @@ async def test_overloaded_is_503_with_retry_after(tiny_poet, http):
 
 async def test_timeout_is_504(tiny_poet, http):
     gate = Gate(tiny_poet)
-    async with AsyncEngine(gate, settings(request_timeout_s=0.2)) as engine, serving(engine) as url:
+    async with AsyncEngine(gate, options(request_timeout_s=0.2)) as engine, serving(engine) as url:
         async with http.post(f"{url}/v1/poems", json={"keyword": "春"}) as resp:
             assert resp.status == 504
             assert assert_bilingual(await resp.json())["type"] == "RequestTimeout"
@@ -226,6 +224,16 @@ async def test_remote_engine_writes_checks_and_reports_versions_like_the_local_o
         assert report == await engine.check(JINGYESI)
 
 
+async def test_every_field_of_a_request_reaches_the_remote_generator(base_url, engine):
+    """Nothing is lost on the way: the HTTP body is PoemRequest's own fields."""
+    request = PoemRequest("春", form="qilv", model="vae", scheme="xinyun", strict=False, temperature=0.7,
+                          top_k=40, top_p=0.9, min_p=0.05, theme=0.5, parallel=0.0, seed=11)
+    async with RemoteEngine(base_url) as remote:
+        poem = await remote.generate(request)
+    assert poem.lines == (await engine.generate(request)).lines
+    assert poem.lines != (await engine.generate(PoemRequest("春", form="qilv", model="vae", seed=11))).lines
+
+
 async def test_remote_engine_raises_the_engines_bilingual_errors(base_url):
     async with RemoteEngine(base_url) as remote:
         with pytest.raises(InvalidInput) as err:
@@ -237,7 +245,7 @@ async def test_remote_engine_raises_the_engines_bilingual_errors(base_url):
 
 async def test_remote_engine_passes_overloaded_through(tiny_poet):
     gate = Gate(tiny_poet)
-    async with AsyncEngine(gate, settings(max_queue=1)) as engine, serving(engine) as url:
+    async with AsyncEngine(gate, options(max_queue=1)) as engine, serving(engine) as url:
         async with RemoteEngine(url) as remote:
             first = asyncio.create_task(remote.generate(PoemRequest("春")))
             await gate.wait_entered()
@@ -257,18 +265,3 @@ async def test_remote_engine_without_a_server_is_unavailable_in_both_languages()
         async with RemoteEngine(f"http://127.0.0.1:{port}"):
             pass
     assert HAN.search(err.value.zh) and "not available" in err.value.en
-
-
-def test_serve_without_models_explains_in_both_languages(tmp_path, monkeypatch):
-    monkeypatch.setenv("YINSHI_MODEL_DIR", str(tmp_path))
-    from app.settings import get_settings
-
-    get_settings.cache_clear()
-    try:
-        app = typer.Typer()
-        app.command()(serve_command)
-        result = CliRunner().invoke(app, ["--port", "0"])
-    finally:
-        get_settings.cache_clear()
-    assert result.exit_code == 1
-    assert "找不到模型" in result.output and "No models" in result.output and str(tmp_path) in result.output

@@ -15,8 +15,9 @@ from engine.errors import InvalidInput, UnknownKeyword
 from engine.prosody.check import check_poem
 from engine.prosody.forms import FORMS
 from engine.request import PoemRequest, PoemResult
-from engine.text.poem_text import to_simplified
-from engine.training.train import TrainConfig, train
+from engine.text.script import to_simplified_per_char
+from engine.training.config import preset
+from engine.training.train import train
 
 FORM_NAMES = list(FORMS)
 THEMES = ["春", "秋", "月", "山", "风", "花", "明月", "江", "雨", "夜"]
@@ -28,9 +29,8 @@ def _history(model_dir, kind):
 
 @pytest.mark.parametrize("kind", ["gan", "vae"])
 def test_tiny_training_lowers_validation_loss(fixture_poems, tmp_path, kind):
-    cfg = TrainConfig(model=kind, out_dir=tmp_path, device="cpu", epochs=2, limit_poems=200, batch_size=32, n_embd=32,
-                      n_hidden=64, n_layer=1, eval_every=4, warmup_steps=3, d_pretrain_steps=2, adv_steps=1,
-                      adv_batch=4, kl_anneal_steps=10, min_char_count=1)
+    cfg = preset("tiny", model=kind, out_dir=tmp_path, epochs=2, limit_poems=200, eval_every=4, warmup_steps=3,
+                 d_pretrain_steps=2, adv_steps=1, adv_batch=4, kl_anneal_steps=10)
     final = train(cfg, fixture_poems, verbose=False)
     hist = [h for h in json.loads((final / "meta.json").read_text())["history"] if "valid_loss" in h]
     assert len(hist) >= 2
@@ -77,7 +77,7 @@ def _assert_constraints(req: PoemRequest, res: PoemResult):
         assert line[-1] == ("，" if i % 2 == 0 else "。")
     bodies = [ln[:-1] for ln in res.lines]
     assert len(set(bodies)) == len(bodies), "a line repeats"
-    assert all(to_simplified(b) == b for b in bodies), "the checker would read another character"
+    assert all(to_simplified_per_char(b) == b for b in bodies), "the checker would read another character"
     report = check_poem("".join(res.lines), scheme=req.scheme)
     assert report.form is not None and report.form.name == res.form
     assert report.rhyme_ok, report.render()
