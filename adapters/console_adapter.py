@@ -1,8 +1,9 @@
 """The console adapter: a line-by-line REPL over stdin/stdout, interactive or piped.
 
 Same commands as the chat platforms ("/poem 春 七律", "/acrostic 春夏秋冬", "/check …", "/more",
-"/rate 5", "/forget", "/help"); a bare keyword ("春") writes a poem, and a bare 1–5 right after a
-poem rates it. Ends on end of input, "/quit" or "/exit", or when `stop_event` is set.
+"/rate 5", "/card off", "/script 繁", "/forget", "/help"); a bare keyword ("春") writes a poem, and a
+bare 1–5 right after a poem rates it. A poem's card is written to `cards_dir`/<poem_id>.png and its
+path printed under the poem. Ends on end of input, "/quit" or "/exit", or when `stop_event` is set.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import getpass
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from bot.replies import Reply, UserRef
@@ -44,14 +46,17 @@ async def run_console(
     stdout: TextIO | None = None,
     user: UserRef | None = None,
     stop_event: asyncio.Event | None = None,
+    cards_dir: Path | None = None,
 ) -> None:
-    """Read commands until end of input; each line is answered before the next is read.
+    """Read commands until end of input; each line is answered before the next is read. Cards are
+    written to `cards_dir` (None: not written).
 
     stdin is read by a daemon thread, so the event loop (and any other adapter on it) keeps running.
     """
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     user = user or console_user()
+    service.require_secret_salt("console")  # local users: a public salt only gets a warning
     interactive = stdin.isatty()
     last_poem_id: int | None = None
     lines = _start_reader(stdin)
@@ -80,7 +85,21 @@ async def run_console(
             reply = await service.handle_text(user, line)
         if reply.poem_id is not None and reply.rating is None:
             last_poem_id = reply.poem_id
-        write(render_reply(reply) + ("\n" if interactive else ""))
+        text = render_reply(reply)
+        if reply.card is not None and reply.poem_id is not None and cards_dir is not None:
+            text += "\n" + await asyncio.to_thread(save_card, cards_dir, reply.poem_id, reply.card)
+        write(text + ("\n" if interactive else ""))
+
+
+def save_card(cards_dir: Path, poem_id: int, card: bytes) -> str:
+    """Write a poem's card to cards_dir/<poem_id>.png; the line that says where (or why not)."""
+    path = cards_dir / f"{poem_id}.png"
+    try:
+        cards_dir.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(card)
+    except OSError as e:
+        return f"诗卡未能保存（{e.strerror}） · The card could not be written to {path}: {e.strerror}"
+    return f"诗卡 card: {path}"
 
 
 def _start_reader(stdin: TextIO) -> asyncio.Queue[str | None]:

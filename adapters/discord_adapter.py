@@ -1,7 +1,7 @@
 """Discord glue: slash commands and persistent ★ rating buttons over `bot.service.BotService`.
 
-Every slash command defers first (Discord wants a first response within 3 s), asks the service,
-then sends the reply as a followup. A poem comes with five rating buttons whose custom ids carry the
+Every slash command asks the service and answers with its reply: at once when it is ready within a
+second, else after a defer (Discord wants a first response within 3 s), as a followup. A poem comes with five rating buttons whose custom ids carry the
 poem id (`yinshi:rate:<poem_id>:<score>`); they are a `DynamicItem`, so a tap on an old message
 still works after a restart. Every reply comes from the service; bad input is answered privately
 (ephemeral). A command that raises (a send that failed) gets bot.replies' apology.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -31,7 +32,11 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
+ALT_TEXT_LIMIT = 1024  # an attachment's description (alt text)
+CARD_FILE = "poem.png"
+CARD_COLOUR = discord.Colour.from_rgb(184, 43, 36)  # the embed's edge: the card's seal red (朱砂)
 RATE_TEMPLATE = r"yinshi:rate:(?P<poem_id>\d+):(?P<score>[1-5])"
+QUICK_S = 1.0  # a reply ready this soon answers at once; a slower one is deferred (Discord's limit: 3 s)
 
 # Choices are plain strings: a value a client cached before a deploy reaches the service, which
 # explains what it does not know, like any other bad input.
@@ -99,8 +104,12 @@ class RateButton(discord.ui.DynamicItem[discord.ui.Button], template=RATE_TEMPLA
         return cls(int(match["poem_id"]), int(match["score"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        reply = await service_of(interaction).rate(user_ref(interaction.user), self.poem_id, self.score)
-        await interaction.response.send_message(clip(reply.text), ephemeral=True)
+        """Store the rating, then answer privately; a user's taps are taken one at a time, in order."""
+
+        async def show(reply: Reply) -> None:
+            await interaction.response.send_message(clip(reply.text), ephemeral=True)
+
+        await service_of(interaction).rate(user_ref(interaction.user), self.poem_id, self.score, show=show)
 
 
 def rating_view(poem_id: int, rating: int | None = None) -> discord.ui.View:
@@ -113,26 +122,44 @@ def rating_view(poem_id: int, rating: int | None = None) -> discord.ui.View:
 async def answer(
     interaction: discord.Interaction, ask: Callable[[], Awaitable[Reply]], *, private: bool = False
 ) -> None:
-    """Defer, ask the service, send the reply as a followup.
-
-    The first followup after a defer inherits the defer's visibility, so an error after a public
-    defer deletes the "thinking…" message and sends the explanation as a private followup.
+    """Ask the service. A reply ready within QUICK_S is the interaction's response itself (one
+    request); a slower one is deferred first ("thinking…": Discord wants a first response within
+    3 s) and sent as a followup. The first followup after a defer inherits the defer's visibility,
+    so an error after a public defer deletes the "thinking…" message and explains privately.
     """
-    await interaction.response.defer(ephemeral=private, thinking=True)
-    reply = await ask()
+    asking = asyncio.ensure_future(ask())
+    await asyncio.wait({asking}, timeout=QUICK_S)
+    if not asking.done():
+        await interaction.response.defer(ephemeral=private, thinking=True)
+    reply = await asking
     hidden = private or reply.ephemeral or reply.error
-    if hidden and not private:
-        await interaction.delete_original_response()
-    kwargs: dict[str, Any] = {"ephemeral": hidden, "wait": True}
+    kwargs: dict[str, Any] = {"ephemeral": hidden}
     if reply.poem_id is not None and not reply.error:
         kwargs["view"] = rating_view(reply.poem_id, reply.rating)
-    await interaction.followup.send(clip(reply.text), **kwargs)
+    if reply.card is not None and not reply.error:
+        kwargs.update(card_attachment(reply.card, reply.text))
+    if not interaction.response.is_done():
+        await interaction.response.send_message(clip(reply.text), **kwargs)
+        return
+    if hidden and not private:
+        await interaction.delete_original_response()
+    await interaction.followup.send(clip(reply.text), wait=True, **kwargs)
+
+
+def card_attachment(card: bytes, text: str) -> dict[str, Any]:
+    """A poem's card as an embed's image, uploaded with the message (multipart: payload_json and
+    files[0]); the poem's text is the message itself and the image's alt text, for screen readers."""
+    return {
+        "file": discord.File(io.BytesIO(card), filename=CARD_FILE, description=clip(text, ALT_TEXT_LIMIT)),
+        "embed": discord.Embed(colour=CARD_COLOUR).set_image(url=f"attachment://{CARD_FILE}"),
+    }
 
 
 # ---------------------------------------------------------------- slash commands
 
 Write = Callable[[BotService, UserRef, str, str | None, str | None], Awaitable[Reply]]  # text, form, model
 Ask = Callable[[BotService, UserRef], Awaitable[Reply]]
+Choose = Callable[[BotService, UserRef, str], Awaitable[Reply]]  # /card on, /script 繁
 
 
 def writing_command(
@@ -150,6 +177,25 @@ def writing_command(
         await answer(interaction, lambda: write(service_of(interaction), user, text, form, model))
 
     return app_commands.Command(name=name, description=DESCRIPTIONS[name], callback=command)
+
+
+def setting_command(name: str, choices: list[app_commands.Choice[str]], ask: Choose) -> app_commands.Command:
+    """/card and /script: one optional choice (none: show the setting), answered privately."""
+
+    @app_commands.describe(choice="不选则显示当前设置 · leave out to see the current setting")
+    @app_commands.choices(choice=choices)
+    async def command(interaction: discord.Interaction, choice: str | None = None) -> None:
+        user = user_ref(interaction.user)
+        await answer(interaction, lambda: ask(service_of(interaction), user, choice or ""), private=True)
+
+    return app_commands.Command(name=name, description=DESCRIPTIONS[name], callback=command)
+
+
+CARD_CHOICES = [app_commands.Choice(name="开 · on", value="on"), app_commands.Choice(name="关 · off", value="off")]
+SCRIPT_CHOICES = [
+    app_commands.Choice(name="繁體 · traditional", value="traditional"),
+    app_commands.Choice(name="简体 · simplified", value="simplified"),
+]
 
 
 def plain_command(name: str, ask: Ask, *, private: bool = False) -> app_commands.Command:
@@ -192,6 +238,8 @@ def slash_commands() -> list[app_commands.Command]:
         ),
         app_commands.Command(name="check", description=DESCRIPTIONS["check"], callback=check),
         plain_command("more", BotService.more),
+        setting_command("card", CARD_CHOICES, BotService.card),
+        setting_command("script", SCRIPT_CHOICES, BotService.script),
         plain_command("forget", BotService.forget, private=True),
         plain_command("stats", BotService.stats, private=True),
         app_commands.Command(name="help", description=DESCRIPTIONS["help"], callback=help_),
@@ -242,6 +290,7 @@ async def run_discord(
     """Run the bot until `stop_event` is set (or the connection fails for good), then close it."""
     if not settings.discord_bot_token:
         raise YinshiError(NO_TOKEN_ZH, NO_TOKEN_EN)
+    service.require_secret_salt(PLATFORM)
     use_api_base(settings.discord_api_base_url)
     bot = YinshiBot(service, **options)
     async with bot:

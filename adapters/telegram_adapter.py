@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import CallbackQuery, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -40,8 +40,10 @@ PLATFORM = "telegram"
 RATE_PREFIX = "rate"
 STARS = range(1, 6)
 ALLOWED_UPDATES = ["message", "callback_query"]
-NETWORK_RETRIES = 2  # extra attempts after a NetworkError/TimedOut (RetryAfter is the rate limiter's job)
-RATE_LIMIT_RETRIES = 3  # times a 429 is waited out and the call retried
+NETWORK_RETRIES = 4  # extra attempts after a NetworkError/TimedOut, 0.5 to 4 s apart (RetryAfter: the rate limiter)
+CAPTION_LIMIT = 1024  # characters of a photo's caption
+CARD_FILE = "poem.png"
+RATE_LIMIT_RETRIES = 5  # times a 429 is waited out and the call retried
 
 
 class TelegramSettings(Protocol):
@@ -50,6 +52,7 @@ class TelegramSettings(Protocol):
     telegram_bot_token: str | None
     telegram_api_base_url: str  # python-telegram-bot's base_url: https://api.telegram.org/bot
     telegram_webhook_url: str | None  # None: long polling
+    telegram_webhook_host: str  # the address the webhook server listens on
     telegram_webhook_port: int
 
 
@@ -123,10 +126,18 @@ async def with_network_retries(call: Callable[[], Awaitable[T]], what: str) -> T
 async def send_reply(message: Message, reply: Reply) -> Message:
     """Render a Reply as a Telegram message, with rating buttons under a poem.
 
+    A poem with a card is a photo (uploaded: multipart sendPhoto) whose caption is the poem's text,
+    the ★ buttons under it; a tap edits the buttons alone (editMessageReplyMarkup), as under a text.
     Telegram has no ephemeral messages: in a group, an ephemeral reply goes to the user's private
     chat, and only falls back to the group when the user has never opened a chat with the bot.
     """
     markup = rating_keyboard(reply.poem_id, reply.rating) if reply.poem_id is not None else None
+    if reply.card is not None and len(reply.text) <= CAPTION_LIMIT:  # a longer text goes without its card
+        card = reply.card
+        return await with_network_retries(
+            lambda: message.reply_photo(card, caption=reply.text, reply_markup=markup, filename=CARD_FILE),
+            "sendPhoto",
+        )
     if reply.ephemeral and message.chat.type != Chat.PRIVATE and message.from_user is not None:
         user_id = message.from_user.id
         try:
@@ -139,6 +150,14 @@ async def send_reply(message: Message, reply: Reply) -> Message:
     return await with_network_retries(
         lambda: message.reply_text(reply.text, reply_markup=markup), "sendMessage"
     )
+
+
+async def answer_query(query: CallbackQuery) -> None:
+    """Answer a callback query (stops the client's spinner); one Telegram calls too old is let go."""
+    try:
+        await with_network_retries(query.answer, "answerCallbackQuery")
+    except BadRequest as exc:
+        log.info("callback query not answered: %s", exc)
 
 
 # ---------------------------------------------------------------- handlers
@@ -157,27 +176,35 @@ def make_handlers(
         await send_reply(message, reply)
 
     async def rate(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        """A tap on a ★ button: acknowledge, store the rating, show it on the buttons."""
+        """A tap on a ★ button: store the rating, then answer the query (stopping the client's
+        spinner) and show the rating on the buttons. Stored first: a query Telegram calls too old
+        (a tap queued while the bot was down) still counts. The service takes a user's taps one at
+        a time, so the buttons end showing what is stored."""
         query = update.callback_query
         assert query is not None
-        await with_network_retries(query.answer, "answerCallbackQuery")  # stops the client's spinner
         parsed = parse_rate_data(query.data)
         if parsed is None:
-            reply = Reply(text=STALE_BUTTON, error=True)
-        else:
-            reply = await service.rate(user_ref(update), *parsed)
-        if reply.error or reply.poem_id is None:
+            await answer_query(query)
             if isinstance(query.message, Message):
-                await send_reply(query.message, reply)
+                await send_reply(query.message, Reply(text=STALE_BUTTON, error=True))
             return
-        keyboard = rating_keyboard(reply.poem_id, reply.rating)
-        try:
-            await with_network_retries(
-                lambda: query.edit_message_reply_markup(reply_markup=keyboard), "editMessageReplyMarkup"
-            )
-        except BadRequest as exc:  # same rating tapped twice: Telegram refuses an identical markup
-            if "not modified" not in str(exc).lower():
-                raise
+
+        async def show(reply: Reply) -> None:
+            await answer_query(query)
+            if reply.error or reply.poem_id is None:
+                if isinstance(query.message, Message):
+                    await send_reply(query.message, reply)
+                return
+            keyboard = rating_keyboard(reply.poem_id, reply.rating)
+            try:
+                await with_network_retries(
+                    lambda: query.edit_message_reply_markup(reply_markup=keyboard), "editMessageReplyMarkup"
+                )
+            except BadRequest as exc:  # same rating tapped twice: Telegram refuses an identical markup
+                if "not modified" not in str(exc).lower():
+                    raise
+
+        await service.rate(user_ref(update), *parsed, show=show)
 
     return {"text": text, "rate": rate}
 
@@ -238,6 +265,7 @@ async def run_telegram(
     service: BotService, settings: TelegramSettings, stop_event: asyncio.Event, app: Application | None = None
 ) -> None:
     """Run the bot in the current event loop until `stop_event` is set (polling, or webhook if configured)."""
+    service.require_secret_salt(PLATFORM)
     app = app or build_application(service, settings)
     async with app:  # initialize (getMe) ... shutdown
         await announce_commands(app, service)
@@ -247,14 +275,17 @@ async def run_telegram(
             if settings.telegram_webhook_url:
                 path = urlsplit(settings.telegram_webhook_url).path.lstrip("/")
                 await app.updater.start_webhook(
-                    listen="0.0.0.0",
+                    listen=settings.telegram_webhook_host,
                     port=settings.telegram_webhook_port,
                     url_path=path,
                     webhook_url=settings.telegram_webhook_url,
                     allowed_updates=ALLOWED_UPDATES,
                     secret_token=webhook_secret(settings.telegram_bot_token or ""),
                 )
-                log.info("telegram webhook listening on :%d/%s", settings.telegram_webhook_port, path)
+                log.info(
+                    "telegram webhook listening on %s:%d/%s",
+                    settings.telegram_webhook_host, settings.telegram_webhook_port, path,
+                )
             else:
                 await app.updater.start_polling(
                     allowed_updates=ALLOWED_UPDATES, error_callback=_log_polling_error

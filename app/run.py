@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Coroutine
+from pathlib import Path
 
 from app.poets import open_engine
 from app.settings import Settings
@@ -35,16 +36,16 @@ def adapter_runs(
 
         runs.append(run_discord(service, settings, stop))
     if console or not runs:
-        runs.append(_console(service, stop))
+        runs.append(_console(service, stop, settings.data_dir / "cards"))
     return runs
 
 
-async def _console(service: BotService, stop: asyncio.Event) -> None:
-    """The console REPL; when it ends (EOF, /quit) the whole bot stops."""
+async def _console(service: BotService, stop: asyncio.Event, cards_dir: Path) -> None:
+    """The console REPL, writing poem cards to `cards_dir`; when it ends (EOF, /quit) the whole bot stops."""
     from adapters.console_adapter import run_console
 
     try:
-        await run_console(service, stop_event=stop)
+        await run_console(service, stop_event=stop, cards_dir=cards_dir)
     finally:
         stop.set()
 

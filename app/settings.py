@@ -35,9 +35,15 @@ class Settings(BaseSettings):
     max_wait_ms: float = 5.0
     max_queue: int = 1024
     request_timeout_s: float = 10.0
+    check_workers: int = 1  # threads for prosody checks (/v1/check, /check), apart from poems
+    max_checks: int = 64  # checks running or waiting at most; more are refused (503, "busy")
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    http_body_timeout_s: float = 5.0  # a request body not received by then: 408, connection closed
+    http_api_token: str | None = None  # set: /v1/* and /metrics need `Authorization: Bearer <token>`
+    http_rate_limit_per_minute: int = 0  # per client address, bursts up to as many; 0: no limit
     engine_url: str | None = None  # e.g. http://127.0.0.1:8080: use a `yinshi serve` engine over HTTP
+    # (it sends http_api_token when set)
 
     # storage
     database_url: str | None = None  # default: sqlite file in data_dir
@@ -47,6 +53,7 @@ class Settings(BaseSettings):
     admin_ids: list[str] = Field(default_factory=list)  # "telegram:123", "discord:456"
     rate_limit_per_minute: int = 20
     max_input_chars: int = 2000
+    cards: bool = True  # poems come with a picture card (engine/cards) unless a user says /card off
 
     # platforms (unprefixed names, as the platforms document them)
     telegram_bot_token: str | None = Field(
@@ -57,6 +64,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TELEGRAM_API_BASE_URL", "YINSHI_TELEGRAM_API_BASE_URL"),
     )
     telegram_webhook_url: str | None = None  # set to use webhook mode instead of long polling
+    telegram_webhook_host: str = "127.0.0.1"  # behind the TLS proxy Telegram posts to; 0.0.0.0: every interface
     telegram_webhook_port: int = 8443
     discord_bot_token: str | None = Field(
         default=None, validation_alias=AliasChoices("DISCORD_BOT_TOKEN", "YINSHI_DISCORD_BOT_TOKEN")

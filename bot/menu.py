@@ -19,6 +19,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("check", "检查格律 · Check a poem's tones and rhymes: /check 床前明月光，…"),
     ("more", "再来一首 · Another take on your last poem"),
     ("rate", "评分 · Rate your last poem from 1 to 5: /rate 5"),
+    ("card", "诗卡开关 · Poems with a picture card, or text only: /card on|off"),
+    ("script", "繁简 · Traditional or simplified characters: /script 繁|简"),
     ("forget", "删除我的全部数据 · Delete all your data"),
     ("stats", "评分统计（管理员）· Rating statistics (admins)"),
     ("help", "用法 · How to use Yinshi"),
@@ -46,5 +48,6 @@ def help_text(platform: str | None = None) -> str:
         "例 Examples: /poem 春 · /poem 月 七律 vae · /acrostic 春夏秋冬"
         + ("" if "rate" in skip else " · /rate 5"),
         "诗下方的 ★ 可评分 · Rate a poem with the ★ buttons under it.",
+        "/card off 只发文字，/script 繁 用繁體字 · /card off for text only, /script 繁 for traditional characters.",
     ]
     return "\n".join(lines)

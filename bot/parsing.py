@@ -15,6 +15,7 @@ LINE_LEN_ALIASES: dict[str, int] = {
     **{str(n): n for n in LINE_LENGTHS},
 }
 COMMAND_ALIASES = {"cangtou": "acrostic", "藏头": "acrostic"}
+MAX_DIGITS = 19  # longer numbers are beyond every database's ids (2^63 - 1 has 19 digits)
 
 
 def split_command(text: str) -> tuple[str, str]:
@@ -48,14 +49,28 @@ def parse_options(
 
 
 def parse_rate_args(args: list[str]) -> tuple[int | None, int]:
-    """'/rate 5' -> (None, 5): the last poem; '/rate 12 5' -> (12, 5)."""
+    """'/rate 5' -> (None, 5): the last poem; '/rate 12 5' -> (12, 5). A poem number longer than any
+    id is no poem (and is never turned into an int: Python refuses 4,300 digits and more)."""
     if not args or len(args) > 2 or not all(a.isdigit() and a.isascii() for a in args):
         raise InvalidInput(
             "用法：/rate 5（给上一首诗评 1–5 分）或 /rate 诗号 5。",
             "Usage: /rate 5 (rate your last poem 1–5) or /rate POEM_ID 5.",
         )
+    *poem, score = args
+    if poem and len(poem[0].lstrip("0")) > MAX_DIGITS:
+        raise no_such_poem(poem[0])
+    if len(score.lstrip("0")) > MAX_DIGITS:
+        raise score_out_of_range()
     nums = [int(a) for a in args]
     return (nums[0] if len(nums) == 2 else None), nums[-1]
+
+
+def no_such_poem(poem_id: int | str) -> InvalidInput:
+    return InvalidInput(f"找不到第 {echo(str(poem_id))} 首诗。", f"There is no poem number {echo(str(poem_id))}.")
+
+
+def score_out_of_range() -> InvalidInput:
+    return InvalidInput("评分须为 1 到 5 的整数。", "A rating must be a whole number from 1 to 5.")
 
 
 def form_named(name: str) -> Form:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine.prosody.forms import FORMS, Form
 from engine.request import PoemResult
+from engine.text.script import to_traditional
 
 MODEL_TITLES: dict[str, str] = {"gan": "生成对抗网络 GAN", "vae": "变分自编码器 VAE"}
 NUMERALS = {5: "五", 7: "七"}
@@ -28,7 +29,8 @@ def model_tag(model: str, version: str) -> str:
 
 
 def render_poem(result: PoemResult) -> str:
-    """Title, the lines, the model tag, and the fallback note if the keyword was replaced.
+    """Title, the lines, the model tag, and the fallback note if the keyword was replaced; all in
+    the poem's script (the lines already are: PoemResult.in_script).
 
     「春」· 五言绝句            「春夏秋冬」· 藏头 · 七言绝句
     春眠不觉晓，                春…，
@@ -40,10 +42,10 @@ def render_poem(result: PoemResult) -> str:
     tag = model_tag(result.model, result.model_version)
     if result.acrostic:
         tag += " · 藏头 acrostic"
-    parts = [title, "", *result.lines, "", tag]
-    if result.note:  # "中文 / English" -> one line each
-        parts += ["", *(part.strip() for part in result.note.split(" / ", 1))]
-    return "\n".join(parts)
+    note = [part.strip() for part in result.note.split(" / ", 1)] if result.note else []  # 中文 / English
+    if result.script == "traditional":
+        title, tag, *note = (to_traditional(part) for part in (title, tag, *note))
+    return "\n".join([title, "", *result.lines, "", tag, *([""] + note if note else [])])
 
 
 def stars(score: int) -> str:

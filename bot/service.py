@@ -9,32 +9,43 @@ line. Parsing is bot.parsing's, the keyword and heads rules engine.decoding.name
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import random
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from sqlalchemy import Engine
 
 from bot import menu
+from bot.group_commit import GroupCommit
+from bot.ordering import Turns
 from bot.parsing import (
     LINE_LEN_ALIASES,
     check_length,
     choose_model,
     form_named,
+    no_such_poem,
     parse_options,
     parse_rate_args,
+    score_out_of_range,
     split_command,
     unknown_options,
 )
+from bot.preferences import card_text, parse_card, parse_script, script_text
 from bot.ratelimit import RateLimiter
-from bot.records import Records
+from bot.records import Preferences, PublicSalt, Records
 from bot.render import MODEL_TITLES, render_poem, stars
 from bot.replies import Reply, UserRef, answers, bilingual
+from engine.cards.poem import poem_card_async
 from engine.decoding.names import validate_heads, validate_keyword
 from engine.errors import InvalidInput, YinshiError, echo
 from engine.prosody.check import check_poem
 from engine.prosody.forms import form_for_shape
 from engine.request import PoemRequest, PoemResult
 
+log = logging.getLogger(__name__)
+Show = Callable[[Reply], Awaitable[object]]  # an adapter showing a rating's reply
 
 class PoemEngine(Protocol):
     """engine.serving's AsyncEngine or RemoteEngine."""
@@ -53,6 +64,7 @@ class BotSettings(Protocol):
     admin_ids: list[str]  # "telegram:123", "discord:456"
     user_id_salt: str
     rate_limit_per_minute: int
+    cards: bool  # poems come with a card unless the user said /card off (or, False: unless /card on)
 
 
 class BotService:
@@ -75,6 +87,17 @@ class BotService:
         self.settings = settings
         self.limiter = limiter if limiter is not None else RateLimiter(settings.rate_limit_per_minute)
         self.rng = rng if rng is not None else random.Random()
+        self.turns = Turns()  # one rating at a time per user
+        self.poems = GroupCommit(self.records.store_poems)  # concurrent poems share one commit
+
+    def require_secret_salt(self, platform: str) -> None:
+        """Refuse (PublicSalt, bilingual) to serve a chat platform while user ids are hashed with a
+        public or short salt; the console, whose users are local accounts, only gets a warning."""
+        if not self.records.salt_is_public:
+            return
+        if platform != "console":
+            raise PublicSalt(platform)
+        log.warning("YINSHI_USER_ID_SALT is the public default: set a secret one before serving a chat platform")
 
     # ------------------------------------------------------------------ commands
 
@@ -90,7 +113,7 @@ class BotService:
         self, user: UserRef, keyword: str, form: str | None = None, model: str | None = None
     ) -> Reply:
         request = PoemRequest(
-            keyword=validate_keyword(keyword, fallback=False),
+            keyword=validate_keyword(keyword),
             form=form_named(form).name if form else "wujue",
             model=self._model(model),
             scheme=self.settings.default_scheme,
@@ -131,7 +154,8 @@ class BotService:
                 "Put a poem after /check, e.g. /check 床前明月光，…",
             )
         self._check_rate(user)
-        report = await asyncio.to_thread(check_poem, text, self.settings.default_scheme)
+        usage = getattr(self.engine, "rhyme_usage", None)  # a local engine's: rare rhyme readings are named
+        report = await asyncio.to_thread(check_poem, text, self.settings.default_scheme, None, usage)
         return Reply(text=report.render())
 
     @answers
@@ -155,11 +179,23 @@ class BotService:
         self._check_rate(user)
         return await self._generate(user, request)
 
+    async def rate(
+        self, user: UserRef, poem_id: int | None, score: int, *, show: Show | None = None
+    ) -> Reply:
+        """Store (or change) the user's 1–5 rating of a poem (poem_id None: the user's last poem), then
+        `show` the reply (an adapter redrawing its buttons). A user's ratings are stored and shown one
+        at a time, in the order they came, so the last tap wins on screen and in the database. What
+        `show` raises (a platform failure) is the adapter's to handle; the rating is already stored."""
+        async with self.turns.turn(f"{user.platform}:{user.user_id}"):
+            reply = await self._store_rating(user, poem_id, score)
+            if show is not None:
+                await show(reply)
+        return reply
+
     @answers
-    async def rate(self, user: UserRef, poem_id: int | None, score: int) -> Reply:
-        """Store (or change) the user's 1–5 rating of a poem; poem_id None rates the user's last poem."""
+    async def _store_rating(self, user: UserRef, poem_id: int | None, score: int) -> Reply:
         if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-            raise InvalidInput("评分须为 1 到 5 的整数。", "A rating must be a whole number from 1 to 5.")
+            raise score_out_of_range()
         stored = await asyncio.to_thread(self.records.rate, user, poem_id, score)
         if stored is None:
             if poem_id is None:
@@ -167,13 +203,34 @@ class BotService:
                     "还没有可评分的诗。先发 /poem 春 写一首吧。",
                     "There is no poem to rate yet. Try /poem 春 first.",
                 )
-            raise InvalidInput(f"找不到第 {poem_id} 首诗。", f"There is no poem number {poem_id}.")
+            raise no_such_poem(poem_id)
         pid, saved = stored
         return Reply(
             text=bilingual(f"已记下 {stars(saved)}，谢谢！", f"Saved your {saved}★ rating. Thank you!"),
             poem_id=pid,
             rating=saved,
         )
+
+    @answers
+    async def card(self, user: UserRef, choice: str = "") -> Reply:
+        """/card on|off: the user's poems with a picture card (and their text) or as text only;
+        no choice: show the setting."""
+        on = parse_card(choice.split())
+        if on is None:
+            stored = await asyncio.to_thread(self.records.preferences, user)
+            return Reply(text=card_text(self._wants_card(stored), changed=False), ephemeral=True)
+        await asyncio.to_thread(self.records.set_preferences, user, card=on)
+        return Reply(text=card_text(on, changed=True), ephemeral=True)
+
+    @answers
+    async def script(self, user: UserRef, choice: str = "") -> Reply:
+        """/script 繁|简 (traditional|simplified): the script of the user's poems and cards."""
+        script = parse_script(choice.split())
+        if script is None:
+            stored = await asyncio.to_thread(self.records.preferences, user)
+            return Reply(text=script_text(stored.script or "simplified", changed=False), ephemeral=True)
+        await asyncio.to_thread(self.records.set_preferences, user, script=script)
+        return Reply(text=script_text(script, changed=True), ephemeral=True)
 
     @answers
     async def forget(self, user: UserRef) -> Reply:
@@ -205,7 +262,8 @@ class BotService:
     @answers
     async def handle_text(self, user: UserRef, text: str) -> Reply:
         """Parse one message: "/poem 春 五绝 vae", "/acrostic 春夏秋冬", "/check …", "/more",
-        "/rate [poem_id] 5", "/forget", "/stats", "/help", "/start"; plain text is a /poem keyword."""
+        "/rate [poem_id] 5", "/card off", "/script 繁", "/forget", "/stats", "/help",
+        "/start"; plain text is a /poem keyword."""
         check_length(text, self.settings.max_input_chars)
         text = text.strip()
         if not text:
@@ -235,6 +293,10 @@ class BotService:
             return await self.forget(user)
         if command == "stats":
             return await self.stats(user)
+        if command == "card":
+            return await self.card(user, rest)
+        if command == "script":
+            return await self.script(user, rest)
         if command == "help":
             return self.help(user.platform)
         if command == "start":
@@ -255,7 +317,24 @@ class BotService:
     def _model(self, model: str | None) -> str:
         return choose_model(model, self.engine.model_versions, self.settings.default_model)
 
+    def _wants_card(self, preferences: Preferences) -> bool:
+        return self.settings.cards if preferences.card is None else preferences.card
+
     async def _generate(self, user: UserRef, request: PoemRequest) -> Reply:
+        """The poem in the user's script (the engine converts it; the model's simplified text is
+        stored, with the script), with its card if the user has cards on."""
+        preferences = await asyncio.to_thread(self.records.preferences, user)
+        request = dataclasses.replace(request, script=preferences.script or "simplified")
         result = await self.engine.generate(request)
-        poem_id = await asyncio.to_thread(self.records.store_poem, user, request, result)
-        return Reply(text=render_poem(result), poem_id=poem_id)
+        poem_id = await self.poems.write((user, request, result))
+        card = await self._card(result) if self._wants_card(preferences) else None
+        return Reply(text=render_poem(result), poem_id=poem_id, card=card)
+
+    @staticmethod
+    async def _card(result: PoemResult) -> bytes | None:
+        """The poem's card, rendered in a card thread; None (the text alone) if rendering fails."""
+        try:
+            return await poem_card_async(result)
+        except Exception:
+            log.exception("poem card failed; sending the text alone")
+            return None

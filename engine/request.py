@@ -9,8 +9,8 @@ against them; the front ends validate what users send.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Annotated
+from dataclasses import asdict, dataclass, field, replace
+from typing import Annotated, Literal
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, doc
 
@@ -19,6 +19,13 @@ from annotated_types import Ge, Gt, Le, Lt, MaxLen, doc
 TEMPERATURE, TOP_P, MIN_P = 1.05, 1.0, 0.02
 THEME, PARALLEL = 1.5, 2.0
 MAX_LATENT = 1024  # VAE latent size a request may carry
+# Measured on the shipped models: min-p from 1 - 1e-7 up makes every character garbage (in float32 the
+# likeliest character falls below its own threshold), while at 0.99 sampling is already greedy. A
+# VAE latent is ~N(0, 1); finite values decode, NaN or infinity give garbage.
+MAX_MIN_P = 0.99
+MAX_LATENT_VALUE = 1e6
+MAX_SEED = 2**63  # a seed is a 64-bit signed integer (torch.Generator, the decoder's draws)
+Script = Literal["simplified", "traditional"]  # the models write simplified; traditional is OpenCC s2t
 
 
 @dataclass(frozen=True)
@@ -33,18 +40,24 @@ class PoemRequest:
     top_k: Annotated[int, Ge(0), Le(100_000), doc("keep the k likeliest characters; 0: off")] = 0
     top_p: Annotated[float, Gt(0), Le(1), doc("keep the likeliest characters up to this mass; 1.0: off")] = TOP_P
     min_p: Annotated[
-        float, Ge(0), Lt(1), doc("keep characters at least this fraction as likely as the likeliest; 0: off")
+        float, Ge(0), Le(MAX_MIN_P), doc("keep characters at least this fraction as likely as the likeliest; 0: off")
     ] = MIN_P
     theme: Annotated[float, Ge(0), Le(10), doc("weight of the keyword's theme characters; 0: off")] = THEME
     parallel: Annotated[float, Ge(0), Le(10), doc("weight of couplet partners in 律诗 (对仗); 0: off")] = PARALLEL
-    seed: Annotated[int, Ge(0), Lt(2**31)] | None = None  # None: drawn at random and reported
-    latent: Annotated[tuple[float, ...], MaxLen(MAX_LATENT)] | None = None  # VAE only: near this latent (/more)
+    seed: Annotated[int, Ge(0), Lt(MAX_SEED)] | None = None  # None: drawn at random and reported
+    latent: Annotated[  # VAE only: near this latent (/more)
+        tuple[Annotated[float, Ge(-MAX_LATENT_VALUE), Le(MAX_LATENT_VALUE)], ...], MaxLen(MAX_LATENT)
+    ] | None = None
+    script: Annotated[
+        Script, doc("simplified | traditional: the poem's lines in traditional script (phrase-aware: 白髮, 發現)")
+    ] = "simplified"
 
 
 # The sampling settings (top-k and top-p take the slower torch.topk path), and what a stored poem
-# records of its request so that a rating can be tied to the decoding that produced it.
+# records of its request so that a rating can be tied to the decoding that produced it (and to the
+# script it was shown in).
 SAMPLING = ("temperature", "top_k", "top_p", "min_p", "theme", "parallel")
-DECODING = ("scheme", "strict", *SAMPLING)
+DECODING = ("scheme", "strict", *SAMPLING, "script")
 
 
 @dataclass
@@ -60,10 +73,30 @@ class PoemResult:
     note: str | None = None  # bilingual note on a fallback, shown to the user
     latent: tuple[float, ...] | None = None  # VAE latent of this poem, for /more
     extra: dict = field(default_factory=dict)
+    script: Script = "simplified"  # the script of `lines`
+    simplified_lines: list[str] | None = None  # the lines as the model wrote them, when `lines` are traditional
 
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
+
+    @property
+    def simplified_text(self) -> str:
+        """The poem as the model wrote it (what is stored and checked), whatever script it is shown in."""
+        return "\n".join(self.lines if self.simplified_lines is None else self.simplified_lines)
+
+    def in_script(self, script: Script) -> PoemResult:
+        """This poem with its lines in `script`: traditional is OpenCC's phrase-aware s2t of each line
+        (白发 → 白髮, 发新枝 → 發新枝, 干净 → 乾淨, 树干 → 樹幹, 干戈 stays), the model's lines kept in
+        `simplified_lines`. The keyword stays as the model used it (a key for /more)."""
+        if script == self.script:
+            return self
+        if (self.script, script) != ("simplified", "traditional"):
+            raise ValueError(f"cannot turn a {self.script} poem into {script}")
+        from engine.text.script import to_traditional
+
+        return replace(self, lines=[to_traditional(line) for line in self.lines], script=script,
+                       simplified_lines=list(self.lines))
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -80,6 +80,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
         # synchronous stays FULL (the default): a committed rating survives a power cut.
         cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free pages (/forget)
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     finally:
         cur.close()

@@ -1,4 +1,4 @@
-"""The database tables: users, poems, ratings and model versions.
+"""The database tables: users (with their preferences), poems, ratings and model versions.
 
 Users are stored as a salted hash of their platform id, never the raw id. The schema is made by the
 Alembic migrations in storage/migrations (storage/db.py runs them); a change here needs a new revision
@@ -29,6 +29,9 @@ class User(SQLModel, table=True):
     platform: str = Field(max_length=32)  # telegram | discord | console | http
     user_hash: str = Field(max_length=64, index=True)  # HMAC-SHA256(salt, "platform:user_id"), hex
     created_at: datetime = _time_field()
+    # preferences (/card on|off, /script 繁|简); NULL: never chosen, the bot's default
+    card: bool | None = None  # poems as a card (PNG) with the text, or text only
+    script: str | None = Field(default=None, max_length=16)  # simplified | traditional
 
 
 class Decoding(SQLModel):
@@ -36,7 +39,9 @@ class Decoding(SQLModel):
     (engine.request.DECODING), so that a rating can be tied to the settings that produced the poem.
 
     Poems stored before migration 0002 read scheme 'pingshui' and strict true (the defaults every
-    front end used then) and NULL sampling settings: unknown, never guessed.
+    front end used then) and NULL sampling settings: unknown, never guessed. `script` is the script
+    the poem was shown in (its text is stored as the model wrote it, simplified); poems stored
+    before migration 0003 read 'simplified', the only one there was.
     """
 
     scheme: str = Field(default="pingshui", max_length=16, sa_column_kwargs={"server_default": "pingshui"})
@@ -47,6 +52,7 @@ class Decoding(SQLModel):
     min_p: float | None = None
     theme: float | None = None
     parallel: float | None = None
+    script: str = Field(default="simplified", max_length=16, sa_column_kwargs={"server_default": "simplified"})
 
 
 class Poem(Decoding, table=True):

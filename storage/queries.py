@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import delete, func, or_, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.models import Decoding, ModelVersion, Poem, Rating, User, utcnow
+
+log = logging.getLogger(__name__)
+MAX_ID = 2**31 - 1  # the largest id the id columns hold on every database (PostgreSQL INTEGER)
 
 
 def hash_user_id(*, platform: str, user_id: str, salt: str) -> str:
@@ -44,42 +48,76 @@ def get_or_create_user(*, session: Session, platform: str, user_id: str, salt: s
     return user
 
 
-def add_poem(
-    *,
-    session: Session,
-    user: User,
-    text: str,
-    keyword: str,
-    form: str,
-    model: str,
-    model_version: str,
-    seed: int,
-    acrostic: bool = False,
-    latent: list[float] | tuple[float, ...] | None = None,
-    decoding: Decoding | None = None,
-) -> Poem:
-    """Store a poem; `decoding` records the settings it was written with (None: unknown sampling
-    settings, the default scheme and strict)."""
-    poem = Poem(
-        **(decoding or Decoding()).model_dump(),
-        user_id=user.id,
-        platform=user.platform,
-        text=text,
-        keyword=keyword,
-        form=form,
-        model=model,
-        model_version=model_version,
-        seed=seed,
-        acrostic=acrostic,
-        latent=list(latent) if latent is not None else None,
-    )
+def set_preferences(*, session: Session, user: User, card: bool | None = None, script: str | None = None) -> User:
+    """Store a user's preferences (/card on|off, /script 繁|简); an argument left None is left as is."""
+    if card is not None:
+        user.card = card
+    if script is not None:
+        user.script = script
+    session.add(user)
+    session.commit()
+    session.refresh(user)
+    return user
+
+
+@dataclass(frozen=True)
+class NewPoem:
+    """A poem to store, all but its user. `decoding`: the settings it was written with (None:
+    unknown sampling settings, the default scheme and strict)."""
+
+    text: str
+    keyword: str
+    form: str
+    model: str
+    model_version: str
+    seed: int
+    acrostic: bool = False
+    latent: list[float] | tuple[float, ...] | None = None
+    decoding: Decoding | None = None
+
+    def row(self, user: User) -> Poem:
+        fields = {f: getattr(self, f) for f in ("text", "keyword", "form", "model", "model_version", "seed", "acrostic")}
+        latent = list(self.latent) if self.latent is not None else None
+        decoding = (self.decoding or Decoding()).model_dump()
+        return Poem(**decoding, **fields, latent=latent, user_id=user.id, platform=user.platform)
+
+
+def add_poem(*, session: Session, user: User, **fields) -> Poem:
+    """Store a poem of `user`; `fields` are NewPoem's."""
+    poem = NewPoem(**fields).row(user)
     session.add(poem)
     session.commit()
     session.refresh(poem)
     return poem
 
 
+def add_poems(*, session: Session, poems: list[tuple[str, str, NewPoem]], salt: str) -> list[int]:
+    """Store poems, each (platform, raw user id, poem), in one transaction (one disk flush for them
+    all), creating their users as needed; their ids, in order. IntegrityError when another
+    connection created one of the users meanwhile (nothing is stored then: try again)."""
+    hashes = {(pl, uid): hash_user_id(platform=pl, user_id=uid, salt=salt) for pl, uid, _ in poems}
+    users: dict[tuple[str, str], User] = {}
+    for platform in {platform for platform, _ in hashes}:
+        wanted = [h for (pl, _), h in hashes.items() if pl == platform]
+        found = session.exec(select(User).where(User.platform == platform, col(User.user_hash).in_(wanted)))
+        users.update({(platform, u.user_hash): u for u in found})
+    for (platform, _), h in hashes.items():
+        if (platform, h) not in users:
+            users[platform, h] = User(platform=platform, user_hash=h)
+            session.add(users[platform, h])
+    session.flush()
+    rows = [poem.row(users[pl, hashes[pl, uid]]) for pl, uid, poem in poems]
+    session.add_all(rows)
+    session.flush()
+    ids = [row.id for row in rows]
+    session.commit()
+    return ids  # type: ignore[return-value]
+
+
 def get_poem(*, session: Session, poem_id: int) -> Poem | None:
+    """The poem, or None; an id no id column can hold is no poem (not an OverflowError)."""
+    if not 0 < poem_id <= MAX_ID:
+        return None
     return session.get(Poem, poem_id)
 
 
@@ -140,7 +178,18 @@ def forget_user(*, session: Session, platform: str, user_id: str, salt: str) -> 
     poems = session.execute(delete(Poem).where(Poem.user_id == user.id))
     session.execute(delete(User).where(User.id == user.id))
     session.commit()
+    checkpoint_log(session)
     return Forgotten(poems=poems.rowcount, ratings=ratings.rowcount, user=True)
+
+
+def checkpoint_log(session: Session) -> None:
+    """SQLite: copy the write-ahead log into the database file and empty it, so deleted rows do not
+    linger there (in the file itself `secure_delete` has zeroed them; storage/db.py)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    busy, _, _ = session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+    if busy:  # a reader held on past the busy timeout; the next checkpoint empties the log
+        log.warning("the SQLite write-ahead log could not be emptied after /forget; it will be soon")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Shared fixtures: the fixture corpus, two tiny trained generators, a Poet and a started AsyncEngine.
+"""Shared fixtures: the fixture corpus, two tiny trained generators, a Poet and a started AsyncEngine,
+and databases: `database_url` is a fresh SQLite file and, where a server answers, a fresh PostgreSQL
+schema (each test gets its own, dropped afterwards).
 
 The tiny models are really trained (a few seconds on CPU, once per session) from the fixture slice
 of chinese-poetry in tests/fixtures, so every test that writes poems runs the real code paths.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ torch.set_num_threads(1)  # CI has 2 cores; several torch threads per test proce
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE_CORPUS = FIXTURES / "chinese-poetry"
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # CI's server: trust auth, database test
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +70,33 @@ async def tiny_engine(tiny_poet):
     await engine.start()
     yield engine
     await engine.close()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh schema of the test database, dropped afterwards; the URL points its search_path there.
+    Skipped, saying why, where psycopg is missing or no server answers."""
+    try:
+        import psycopg
+    except ImportError:
+        pytest.skip("psycopg is not installed (it comes with the test extra: pip install -e '.[test]')")
+    try:
+        admin = psycopg.connect(POSTGRES.replace("+psycopg", ""), connect_timeout=3, autocommit=True)
+    except psycopg.OperationalError as e:
+        pytest.skip(f"no PostgreSQL answers at {POSTGRES}: {str(e).strip()}")
+    schema = f"yinshi_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    finally:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """A fresh database of each kind: a SQLite file in tmp_path, then a PostgreSQL schema. A test
+    for one kind only: @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'yinshi.db'}"
+    return request.getfixturevalue("postgres_url")

@@ -10,6 +10,7 @@ import typer
 
 from engine.errors import YinshiError
 from engine.prosody.check import check_poem
+from engine.prosody.usage import RhymeUsage
 
 
 def check_command(
@@ -27,13 +28,27 @@ def check_command(
     """检查格律 Check a poem's tones (平仄) and rhyme against the regulated-verse templates."""
     text = sys.stdin.read() if poem == "-" else poem
     try:
-        report = check_poem(text, scheme=scheme, form=form)
+        report = check_poem(text, scheme=scheme, form=form, usage=_rhyme_usage() if scheme == "pingshui" else None)
     except YinshiError as e:
         _fail(str(e))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
         typer.echo(report.render())
+
+
+def _rhyme_usage() -> RhymeUsage | None:
+    """How poets rhyme each character, from a shipped checkpoint (rare readings are then named);
+    None without one."""
+    from app.settings import get_settings
+    from engine.models import checkpoint
+
+    settings = get_settings()
+    for name in dict.fromkeys((settings.default_model, "gan", "vae")):
+        if (settings.model_dir / name / "model.pt").exists():
+            counts = checkpoint.load_blob(settings.model_dir / name).get("rhyme_usage")
+            return RhymeUsage(counts) if counts else None
+    return None
 
 
 def _fail(message: str) -> NoReturn:

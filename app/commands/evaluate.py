@@ -21,7 +21,7 @@ from engine.evaluation.evaluate import (
     load_reference,
     read_jsonl,
 )
-from engine.request import MIN_P, PARALLEL, THEME, TOP_P
+from engine.request import MIN_P, PARALLEL, TEMPERATURE, THEME, TOP_P
 
 # (key in the result dict, label, format)
 ROWS: list[tuple[str, str, str]] = [
@@ -41,6 +41,12 @@ ROWS: list[tuple[str, str, str]] = [
     ("bleu2", "BLEU-2 (SeqGAN protocol)", "{:.3f}"),
     ("parallel_rate", "对仗 颔联/颈联", "{:.1%}"),
     ("discriminator_accuracy", "discriminator acc. (0.5 best)", "{:.1%}"),
+    ("distinct_chars", "distinct characters", "{:,}"),
+    ("beyond_top_share", "beyond the 1,000 commonest", "{:.1%}"),
+    ("overused_chars", "common chars over 2.5× corpus rate", "{:,}"),
+    ("overused", "  the most over-used", "{}"),
+    ("variant_poems", "poems with variant forms", "{:,}"),
+    ("rare_rhyme_rate", "rare-reading rhymes 僻读", "{:.2%}"),
 ]
 
 
@@ -104,7 +110,9 @@ def eval_command(
         [], "--model", "-m",
         help="Draw --n poems straight from a model: gan | vae | NAME=CHECKPOINT_DIR (repeatable).",
     ),
-    temperature: list[float] = typer.Option([0.8], "--temperature", "-t", help="Sampling temperature (repeatable)."),
+    temperature: list[float] = typer.Option(
+        [TEMPERATURE], "--temperature", "-t", help="Sampling temperature for --model (repeatable; default: the engine's)."
+    ),
     top_p: float = typer.Option(TOP_P, "--top-p", help="Nucleus sampling threshold for --model (1.0: off)."),
     min_p: float = typer.Option(MIN_P, "--min-p", help="min-p threshold for --model (0: off)."),
     theme: float = typer.Option(THEME, "--theme", help="Theme bonus weight for --model (0: off)."),

@@ -14,14 +14,15 @@ log = logging.getLogger(__name__)
 
 
 async def serving_app(settings: Settings):
-    """The HTTP app over the models of `settings`; the engine closes when the app shuts down."""
-    from app.poets import engine_options, load_poet, serving_defaults
+    """The HTTP app over the verified models of `settings`; the engine closes when the app shuts
+    down. Raises CheckpointRefused for a damaged or unsafe checkpoint."""
+    from app.poets import api_limiter, api_options, engine_options, load_poet
     from engine.serving.async_engine import AsyncEngine
     from engine.serving.http_api import make_app
 
     poet = await asyncio.to_thread(load_poet, settings)
     engine = await AsyncEngine(poet, engine_options(settings)).start()
-    app = make_app(engine, serving_defaults(settings))
+    app = make_app(engine, api_options(settings), api_limiter(settings))
 
     async def close_engine(_) -> None:
         await engine.close()
@@ -38,6 +39,9 @@ def serve_command(
     port: Annotated[int | None, typer.Option(help="Port (default: settings.http_port).")] = None,
 ) -> None:
     """Serve the poem engine over HTTP: POST /v1/poems, POST /v1/check, GET /healthz, GET /metrics."""
+    from app.logs import setup_logging
+    from app.startup import run_or_exit
+
     settings = get_settings()
     model_dir = settings.model_dir
     if not any((model_dir / name / "model.pt").exists() for name in ("gan", "vae")):
@@ -49,5 +53,12 @@ def serve_command(
         raise typer.Exit(1)
     from aiohttp import web
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    web.run_app(serving_app(settings), host=host or settings.http_host, port=port or settings.http_port)
+    setup_logging(settings)
+    run_or_exit(
+        lambda: web.run_app(
+            serving_app(settings),
+            host=host or settings.http_host,
+            port=settings.http_port if port is None else port,
+            access_log=None,  # each refusal is logged once, by the API; successes are in /metrics
+        )
+    )

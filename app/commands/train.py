@@ -95,13 +95,18 @@ def export_command(
 def associations_command(
     checkpoints: list[Path] = typer.Argument(..., help="model directories to update (e.g. models/gan models/vae)"),
     corpus_dir: Path = typer.Option(None, help="chinese-poetry clone (default: settings.corpus_dir)"),
+    calibrate: int = typer.Option(1000, help="poems the model writes to calibrate its character frequencies (0: none)"),
 ) -> None:
     """(Re)compute a checkpoint's corpus statistics (keyword lexicon, theme and couplet-partner
-    associations) from the training split, in place. `yinshi train` writes them itself."""
+    associations, the groups poets rhyme each character in) from the training split, and calibrate
+    the model's character frequencies against the corpus's (engine/decoding/calibration.py), in place.
+    `yinshi train` writes the statistics itself."""
     import torch
 
     from engine.corpus.loader import load_corpus
     from engine.corpus.vocab import Vocab
+    from engine.decoding import calibration
+    from engine.decoding.poet import Poet, model_from_blob
     from engine.models import checkpoint
     from engine.prosody.forms import FORMS
     from engine.training.train import corpus_statistics
@@ -113,5 +118,14 @@ def associations_command(
         blob = checkpoint.load_blob(path)
         blob.update(corpus_statistics(poems, Vocab.from_json(blob["vocab"])))
         blob["meta"]["associations_poems"] = len(poems)
-        torch.save(blob, path / "model.pt")
+        if calibrate > 0:
+            device = torch.device("cpu")
+            m = model_from_blob(blob, device, settings.quantize)
+            requests = calibration.training_requests([(p.lines, p.form, p.title) for p in poems], calibrate,
+                                                     m.kind, known=lambda ch, m=m: ch in m.vocab)
+            ratio, figures = calibration.measure(Poet({m.kind: m}, device), m.kind, requests)
+            blob["associations"]["char_ratio"] = ratio
+            blob["meta"]["calibration"] = figures
+            typer.echo(f"{path}: calibrated on {figures}")
+        checkpoint.save_blob(path, blob)
         typer.echo(f"{path}: {len(poems):,} training poems, {(path / 'model.pt').stat().st_size / 2**20:.1f} MiB")

@@ -5,7 +5,8 @@ Each request carries its own constraints (a `DecodeSpec`); one forward pass serv
 - tones: the template's tone at every position, as a hard mask (strict) or a penalty (lenient,
   where 一三五不论 frees a position);
 - rhyme: the first rhyme position may take any character of a 平声 group; later ones only
-  characters of the group(s) still shared, never one already used;
+  characters of the group(s) still shared, never one already used; with the corpus's rhyme usage
+  (ProsodyMasks), only in groups poets rhyme the character in, a rare reading held back;
 - keyword: nudged in where the template allows it and forced by the last position it still fits;
   acrostic heads are forced at the start of each line;
 - no line repeats an earlier one; a repetition penalty keeps characters from recurring;
@@ -29,28 +30,43 @@ NEG = float("-inf")
 # The logit of a character a constraint rules out. Finite, because on CPU exp and log of -inf (and of
 # values that underflow) take slow paths; far enough below every other logit never to be drawn.
 MASKED = -1e4
+# Subtracted (after temperature) from a rhyme character open only by a rare reading (书 in 支 where
+# poets rhyme it in 鱼: engine/prosody/usage.py), so that such rhymes stay rarer than in real poems.
+RARE_PENALTY = 6.0
 
 
 def keyword_starts(spec: DecodeSpec, masks: ProsodyMasks) -> list[int]:
     """Sequence positions where the keyword may start: within one line, off rhyme positions, and
-    (in strict mode) every character fitting the template's tone there."""
+    every character fitting the template's tone there; else (a keyword no template line takes, such
+    as 春夏秋冬) where its misfits are only at positions 一三五不论 frees without 孤平 or 三平尾, so
+    that the poem passes the lenient check; else anywhere."""
+    return keyword_placement(spec, masks)[1]
+
+
+def keyword_placement(spec: DecodeSpec, masks: ProsodyMasks) -> tuple[int, list[int]]:
+    """(tier, start positions) of `keyword_starts`: tier 0 where the keyword fits the template
+    strictly, 1 where only the lenient check passes, 2 where it fits nowhere (placed anyway)."""
     form, k = spec.form_obj, len(spec.include)
     L = form.line_len
-    out = []
     if not k or k > L:
-        return out
+        return 0, []
+    windows = []  # (line, first column)
     for line in range(form.n_lines):
         last = L - 1 if line in spec.rhyme_lines else L  # rhyme position excluded
-        for col in range(0, last - k + 1):
-            if spec.heads is not None and col == 0:
-                continue
-            if all(masks.fits(t, spec.line_tones[line][col + j]) for j, t in enumerate(spec.include)):
-                out.append(line * (L + 1) + col)
-    if not out:  # tones never fit: lenient placement anywhere off the rhyme positions
-        for line in range(form.n_lines):
-            last = L - 1 if line in spec.rhyme_lines else L
-            out += [line * (L + 1) + col for col in range(1 if spec.heads else 0, last - k + 1)]
-    return out
+        windows += [(line, col) for col in range(1 if spec.heads is not None else 0, last - k + 1)]
+    free = [lenient_free_positions(t) for t in spec.line_tones]
+
+    def fits(line: int, col: int, lenient: bool) -> bool:
+        return all(
+            masks.fits(t, spec.line_tones[line][col + j]) or (lenient and col + j in free[line])
+            for j, t in enumerate(spec.include)
+        )
+
+    for tier, lenient in enumerate((False, True)):
+        out = [line * (L + 1) + col for line, col in windows if fits(line, col, lenient)]
+        if out:
+            return tier, out
+    return 2, [line * (L + 1) + col for line, col in windows]
 
 
 @torch.no_grad()
@@ -190,8 +206,12 @@ def decode(
             nudge_any = bool(nudge.any())
         rmask = None
         if rhyme_any[t]:  # characters of the rhyme groups still open, not yet used
-            ok = (groups.float() @ masks.member_f > 0) & ~used_rhyme | ~rhyme_all[:, t, None]  # (B, V)
+            open_f = groups.float()
+            ok = (open_f @ masks.member_f > 0) & ~used_rhyme | ~rhyme_all[:, t, None]  # (B, V)
             rmask = ok.float().sub_(1.0).mul_(-MASKED)  # 0 where allowed, MASKED elsewhere
+            if masks.common_f is not None:  # open to a character only by a rare reading: held back
+                rare = (open_f @ masks.common_f == 0) & rhyme_all[:, t, None]
+                rmask.sub_(rare.float().mul_(RARE_PENALTY))
         banned = []  # never repeat an earlier line: the token that would complete a repeat
         if col == L - 1 and line > 0:
             cur = out[:, t - col : t]
@@ -256,9 +276,12 @@ def decode(
             kw_next = torch.where(at_start & (tok == kw_ids[:, 0]), 1, kw_next)
             kw_next = torch.where((kw_next > 0) & (kw_next >= kw_len), -1, kw_next)
             kw_pending = bool((kw_next >= 0).any())
-        if rhyme_any[t]:
+        if rhyme_any[t]:  # the groups left open: the character's common readings where it has one
             rows = rhyme_all[:, t]
             g = groups & masks.member[:, tok].t()
+            if masks.common_f is not None:
+                gc = groups & masks.common[:, tok].t()
+                g = torch.where(gc.any(1, keepdim=True), gc, g)
             groups = torch.where((rows & g.any(1))[:, None], g, groups)
             used_rhyme[rows, tok[rows]] = True
         if n_theme:

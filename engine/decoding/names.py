@@ -9,12 +9,14 @@ Poet's call (engine/decoding/poet.py).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from engine.errors import InvalidInput, UnknownKeyword, echo
 from engine.models.encoding import MAX_KEYWORD
 from engine.prosody.forms import Form
-from engine.text.han import all_han, han_only, is_han
-from engine.text.script import to_simplified
+from engine.text.english import english_glosses
+from engine.text.han import han_only, is_han
+from engine.text.script import to_simplified, to_standard
 
 MODEL_NAMES = ("gan", "vae")
 DEFAULT_MODEL = "gan"
@@ -45,29 +47,67 @@ def parse_model(name: str | None) -> str:
     return key
 
 
-def validate_keyword(raw: str | None, *, fallback: bool = True) -> str:
-    """The stripped keyword, if it can be written about: 1 to MAX_KEYWORD characters.
-
-    With `fallback` (the engine's rule) text that is not all Chinese may be longer, up to MAX_INPUT
-    characters: the Poet replaces it by a theme, with a note. Without it (a chat keyword), any text
-    over MAX_KEYWORD characters is refused.
-    """
+def validate_keyword(raw: str | None) -> str:
+    """The stripped keyword, if it can be written about: at most MAX_KEYWORD Chinese characters, and
+    at most MAX_INPUT characters in all. Other text (an English word, a word the vocabulary lacks)
+    passes: the Poet writes on a related keyword instead, with a note (`resolve_keyword`). The one
+    rule of the CLI, the HTTP API and the bot."""
     keyword = (raw or "").strip()
     if not keyword:
         raise InvalidInput("请给出一个关键词，例如：春", "Please give a keyword, e.g. 春 (spring).")
-    n = len(keyword)
-    if n > MAX_INPUT or (n > MAX_KEYWORD and (all_han(keyword) or not fallback)):
-        zh = f"关键词太长（{n} 个字），最多 {MAX_KEYWORD} 个字。"
-        en = f"The keyword is too long ({n} characters); use at most {MAX_KEYWORD}."
-        n_han = len(han_only(keyword))
-        if not n_han:
-            zh += "请用汉字，例如 春、月、山。"
-            en += " Use Chinese characters, e.g. 春 (spring), 月 (moon), 山 (mountain)."
-        elif n_han >= 10:
+    n, n_han = len(keyword), len(han_only(keyword))
+    if n > MAX_INPUT or n_han > MAX_KEYWORD:
+        zh = f"关键词太长（{n} 个字），最多 {MAX_KEYWORD} 个汉字。"
+        en = f"The keyword is too long ({n} characters); use at most {MAX_KEYWORD} Chinese characters."
+        if n_han >= 10:
             zh += "要检查一首诗的格律，请用 /check（或 yinshi check）。"
             en += " To check a poem's meter, use /check (or yinshi check)."
         raise InvalidInput(zh, en)
     return keyword
+
+
+def resolve_keyword(
+    raw: str, usable: Callable[[str], bool], count: Callable[[str], int], theme: str
+) -> tuple[str, str | None]:
+    """The keyword to write about for a validated `raw`, and a bilingual note when it is not `raw`
+    itself. `usable(word)`: the model can write it; `count(word)`: how often the corpus uses it.
+
+    1. `raw` in standard simplified script (隠 → 隐, 風 → 风), if usable;
+    2. English: the commonest usable word CC-CEDICT gives for it, first senses first (moon → 月);
+    3. Chinese the model cannot write whole (手机): its longest usable part, the last one (a Chinese
+       compound ends in its head), else its character the corpus uses most;
+    4. else `theme` (the caller's fallback), saying it is unrelated."""
+    text = to_standard(to_simplified(raw.strip()))
+    if usable(text):
+        return text, None
+    if not han_only(text) and (found := _english(raw, usable, count)):
+        return found, (f"「{raw}」译作「{found}」为题。 / Wrote about 「{found}」 for {raw!r} "
+                       "(CC-CEDICT).")
+    if part := _part(han_only(text), usable, count):
+        return part, (f"「{raw}」不在古典诗词字库中，取其「{part}」为题。 / {raw!r} is not in the classical "
+                      f"poetry vocabulary; wrote about its part 「{part}」.")
+    return theme, (f"「{raw}」不在古典诗词字库中，改以「{theme}」为题。 / {raw!r} is not in the classical "
+                   f"poetry vocabulary; wrote about 「{theme}」 instead.")
+
+
+MIN_THEME_COUNT = 200  # a character the corpus uses less often than this makes a poor theme
+
+
+def _english(raw: str, usable: Callable[[str], bool], count: Callable[[str], int]) -> str | None:
+    words = [(w, sense) for w, sense in english_glosses(raw) if len(w) <= MAX_KEYWORD and usable(w)]
+    if not words:
+        return None
+    return min(words, key=lambda ws: (ws[1], len(ws[0]) > 1 or count(ws[0]) < MIN_THEME_COUNT, -count(ws[0])))[0]
+
+
+def _part(han: str, usable: Callable[[str], bool], count: Callable[[str], int]) -> str | None:
+    for n in range(min(len(han), MAX_KEYWORD), 1, -1):  # the longest word, the last first
+        for i in range(len(han) - n, -1, -1):
+            if usable(han[i : i + n]):
+                return han[i : i + n]
+    chars = [ch for ch in han if usable(ch)]
+    common = [ch for ch in chars if count(ch) >= MIN_THEME_COUNT]
+    return common[-1] if common else max(chars, key=count, default=None)
 
 
 def validate_heads(raw: str | None, form: Form | None = None) -> str:
@@ -76,7 +116,7 @@ def validate_heads(raw: str | None, form: Form | None = None) -> str:
     raw = raw or ""
     if len(raw) > MAX_INPUT:
         raise InvalidInput("藏头字须为 4 个或 8 个汉字。", "An acrostic needs 4 or 8 Chinese head characters.")
-    heads = to_simplified(HEAD_SEPARATORS.sub("", raw))
+    heads = to_standard(to_simplified(HEAD_SEPARATORS.sub("", raw)))
     if not heads:
         raise InvalidInput(
             "请给出藏头字，例如：春夏秋冬", "Please give the head characters, e.g. 春夏秋冬."

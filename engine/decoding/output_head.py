@@ -37,11 +37,16 @@ def position_class(tone_code: int, lenient: bool, rhyme: bool) -> int:
 class OutputHead:
     """Column sets, their weights (fp32, or int8 for the int8 decoder) and lenient offsets.
     `char_counts` (V,): training counts of each character, for the share of both-tone characters
-    (None: never draw the BOTH class)."""
+    (None: never draw the BOTH class). `char_bias` (V,): a logit offset per character, folded into
+    the output bias (free at decoding time): the calibration that brings the model's character
+    frequencies towards the corpus's (engine/decoding/calibration.py)."""
 
-    def __init__(self, decoder, masks, char_counts: torch.Tensor | None = None):
+    def __init__(self, decoder, masks, char_counts: torch.Tensor | None = None,
+                 char_bias: torch.Tensor | None = None):
         lm = getattr(decoder, "lm", decoder)  # a PoemLM, or the one an Int8Decoder wraps
         emb, bias = lm.tok_emb.weight.detach().float(), lm.out_bias.detach().float()
+        if char_bias is not None:
+            bias = bias + char_bias.to(bias.device).float()
         ping, ze, chars = masks.tone_ok[1], masks.tone_ok[2], masks.is_char
         both = ping & ze
         sets = {RHYME: (ping, None), PURE_PING: (ping & ~ze, None), PURE_ZE: (ze & ~ping, None),

@@ -16,8 +16,9 @@ import torch
 
 from engine.corpus.associations import lexicon_words, theme_bias
 from engine.corpus.vocab import Vocab
-from engine.decoding.decode import decode, tokens_to_lines
-from engine.decoding.names import MODEL_NAMES, parse_model, validate_heads, validate_keyword
+from engine.decoding import calibration
+from engine.decoding.decode import decode, keyword_placement, tokens_to_lines
+from engine.decoding.names import MODEL_NAMES, parse_model, resolve_keyword, validate_heads, validate_keyword
 from engine.decoding.output_head import OutputHead
 from engine.decoding.spec import DecodeSpec, ProsodyMasks
 from engine.device import resolve_device
@@ -29,9 +30,11 @@ from engine.models.poem_lm import PoemLM, PoemLMConfig
 from engine.models.vae import PoemVAE, VAEConfig
 from engine.prosody.forms import FORMS, PING, ZE, forms_of_length, parse_form, templates
 from engine.prosody.tables import get_prosody
+from engine.prosody.usage import RhymeUsage
 from engine.request import PoemRequest, PoemResult
+from engine.serving.schema import check_request
 from engine.text.han import han_only
-from engine.text.script import to_simplified
+from engine.text.script import variant_table
 
 # Fallback themes for keywords the classical vocabulary lacks: the commonest topics of 唐诗.
 FALLBACK_THEMES = ("春", "秋", "月", "山", "风", "雪", "花", "江", "雨", "云", "夜", "柳")
@@ -55,6 +58,7 @@ class LoadedModel:
     int8: Int8Decoder | None = None  # the decoder's int8 copy, when decoding on CPU with int8
     associations: dict | None = None  # theme and couplet-partner tables (engine/corpus/associations.py)
     pairs: tuple[torch.Tensor, torch.Tensor] | None = None  # the partner table on the device
+    rhyme_usage: RhymeUsage | None = None  # the groups poets rhyme each character in (engine/prosody/usage.py)
     masks: dict[str, ProsodyMasks] = field(default_factory=dict)
     heads: dict[str, OutputHead] = field(default_factory=dict)
 
@@ -65,18 +69,25 @@ class LoadedModel:
 
     def masks_for(self, scheme: str, device) -> ProsodyMasks:
         if scheme not in self.masks:
-            self.masks[scheme] = ProsodyMasks(self.vocab, get_prosody(scheme), device)
+            self.masks[scheme] = ProsodyMasks(self.vocab, get_prosody(scheme), device, self.rhyme_usage)
         return self.masks[scheme]
 
     def head_for(self, scheme: str, device) -> OutputHead:
         if scheme not in self.heads:
-            counts = (self.associations or {}).get("char_counts")
-            self.heads[scheme] = OutputHead(self.decoder, self.masks_for(scheme, device), counts)
+            assoc = self.associations or {}
+            ratio = assoc.get("char_ratio")  # the calibration (engine/decoding/calibration.py)
+            self.heads[scheme] = OutputHead(self.decoder, self.masks_for(scheme, device), assoc.get("char_counts"),
+                                            None if ratio is None else calibration.offsets(ratio))
         return self.heads[scheme]
 
 
 def load_model(path: Path, device, quantize: bool = False) -> LoadedModel:
-    blob = checkpoint.load_blob(path)
+    """The checkpoint of a model directory, unchecked (serving reads it through engine.models.verify)."""
+    return model_from_blob(checkpoint.load_blob(path), device, quantize)
+
+
+def model_from_blob(blob: dict, device, quantize: bool = False) -> LoadedModel:
+    """The loaded generator a checkpoint dict describes."""
     kind = blob["kind"]
     vocab = Vocab.from_json(blob["vocab"])
     if kind == "vae":
@@ -96,7 +107,9 @@ def load_model(path: Path, device, quantize: bool = False) -> LoadedModel:
     pairs = None
     if assoc is not None:
         pairs = assoc["pair_ids"].long().to(device), assoc["pair_vals"].float().to(device)
-    return LoadedModel(kind, version, net, vocab, meta, lexicon, int8, assoc, pairs)
+    usage = RhymeUsage(blob["rhyme_usage"]) if "rhyme_usage" in blob else None
+    variant_table()  # built once per process (a second or two): at loading, not in the first request
+    return LoadedModel(kind, version, net, vocab, meta, lexicon, int8, assoc, pairs, usage)
 
 
 class Poet:
@@ -107,15 +120,18 @@ class Poet:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: Path, device: str = "auto", names=MODEL_NAMES, quantize: bool = True) -> Poet:
+    def load(
+        cls, model_dir: Path, device: str = "auto", names=MODEL_NAMES, quantize: bool = True, loader=load_model
+    ) -> Poet:
         """The checkpoints `model_dir/<name>/model.pt` there are. `quantize`: int8 decoding on CPU
-        (engine/models/int8_lm.py; the same poems, faster)."""
+        (engine/models/int8_lm.py; the same poems, faster). `loader(path, device, quantize)` reads
+        one (what serves passes engine.models.verify's checked loader)."""
         model_dir = Path(model_dir)
         dev = resolve_device(device)
         models = {}
         for name in names:
             if (model_dir / name / "model.pt").exists():
-                models[name] = load_model(model_dir / name, dev, quantize)
+                models[name] = loader(model_dir / name, dev, quantize)
         if not models:
             raise FileNotFoundError(f"no model checkpoints (gan/, vae/) under {model_dir}")
         return cls(models, dev)
@@ -124,23 +140,32 @@ class Poet:
     def model_versions(self) -> dict[str, str]:
         return {k: m.version for k, m in self.models.items()}
 
+    @property
+    def rhyme_usage(self) -> RhymeUsage | None:
+        """How poets rhyme each character, for `check_poem` (every model's comes from the same corpus)."""
+        return next((m.rhyme_usage for m in self.models.values() if m.rhyme_usage is not None), None)
+
     # -- request -> constraints -------------------------------------------------------------
 
     def resolve_keyword(self, m: LoadedModel, raw: str, seed: int) -> tuple[str, str | None]:
-        """The keyword to write about, and a bilingual note when it had to be replaced."""
-        kw = to_simplified(raw.strip())
-        han = han_only(kw)
-        usable = han and len(han) == len(kw) and all(ch in m.vocab for ch in han)
-        if usable and len(han) > 1 and m.lexicon:
-            usable = all(han[i : i + 2] in m.lexicon for i in range(len(han) - 1))
-        if usable:
-            return han, None
+        """The keyword to write about, and a bilingual note when it is not `raw` (the rule:
+        engine.decoding.names.resolve_keyword; an unrelated theme, by the text's hash, only when
+        nothing related is usable)."""
+
+        def usable(word: str) -> bool:
+            if not word or len(han_only(word)) != len(word) or not all(ch in m.vocab for ch in word):
+                return False
+            return len(word) == 1 or not m.lexicon or all(word[i : i + 2] in m.lexicon for i in range(len(word) - 1))
+
+        counts = (m.associations or {}).get("char_counts")
+
+        def count(word: str) -> int:
+            if counts is None or not all(ch in m.vocab for ch in word):
+                return 0
+            return min(int(counts[m.vocab.stoi[ch]]) for ch in word)
+
         theme = FALLBACK_THEMES[zlib.crc32(raw.encode()) % len(FALLBACK_THEMES)]
-        note = (
-            f"「{raw}」不在古典诗词字库中，改以「{theme}」为题。"
-            f" / {raw!r} is not in the classical poetry vocabulary; wrote about 「{theme}」 instead."
-        )
-        return theme, note
+        return resolve_keyword(raw, usable, count, theme)
 
     def spec_for(self, req: PoemRequest, m: LoadedModel, masks: ProsodyMasks, seed: int):
         form = parse_form(req.form) if req.form else None
@@ -165,6 +190,10 @@ class Poet:
             tpls.sort(
                 key=lambda t: -sum(masks.fits(h, ln[0]) for h, ln in zip(heads_ids, t.lines, strict=True))
             )
+        if not req.acrostic and len(keyword) > 1:  # prefer a template with a line the keyword fits
+            include = m.vocab.encode(keyword)
+            tpls.sort(key=lambda t: keyword_placement(
+                DecodeSpec(form.name, list(t.lines), t.rhyme_lines(), [], include), masks)[0])
         tpl = tpls[0]
         line_tones = list(tpl.lines)
         if heads_ids and form.line_len == 5:  # 拗救: 平平仄仄平 opened by a 仄 head becomes 仄平平仄平
@@ -205,6 +234,7 @@ class Poet:
         groups: dict[tuple[str, str, str], list[tuple[int, DecodeSpec, str, str | None, int]]] = {}
         for i, req in enumerate(requests):
             try:
+                check_request(req)  # its declared bounds: seed, min-p, a finite latent, no lone surrogate
                 name = parse_model(req.model)
                 if name not in self.models:
                     raise InvalidInput(f"模型「{name}」未加载", f"Model {name!r} is not loaded.")
@@ -236,7 +266,7 @@ class Poet:
                         requested_keyword=req.keyword if note else None,
                         note=note,
                         latent=tuple(round(float(x), 4) for x in zi) if zi is not None else None,
-                    )
+                    ).in_script(req.script)  # traditional: OpenCC s2t of the lines, the model's kept
         return results  # type: ignore[return-value]
 
     def _latents(self, m: LoadedModel, reqs: list[PoemRequest], specs: list[DecodeSpec]):

@@ -10,8 +10,9 @@ import torch
 from engine.corpus.vocab import Vocab
 from engine.models.encoding import TONE_PING, TONE_ZE
 from engine.prosody.forms import FORMS, PING, ZE, Form
+from engine.prosody.usage import RhymeUsage
 from engine.request import MIN_P, TEMPERATURE, TOP_P
-from engine.text.script import to_simplified_per_char
+from engine.text.script import to_simplified_per_char, to_standard
 
 
 @dataclass
@@ -52,31 +53,40 @@ class DecodeSpec:
 
 class ProsodyMasks:
     """Vocabulary-sized masks for one scheme: which characters may take which tone or rhyme.
-    Characters that `yinshi check` would read as others (OpenCC t2s turns a lone 乾 into 干) are
-    never chosen, so a poem checks as it was written."""
+    Characters that `yinshi check` would read as others (OpenCC t2s turns a lone 乾 into 干) and
+    variant or Japanese forms (疎 隠: engine.text.script.to_standard) are never chosen, so a poem
+    checks as it was written and reads in standard script.
+    `usage` (平水韵 only; engine/prosody/usage.py): a character rhymes only in the groups real poets
+    rhyme it in (`member`), and `common` marks the readings that are not rare."""
 
-    def __init__(self, vocab: Vocab, prosody, device="cpu"):
+    def __init__(self, vocab: Vocab, prosody, device="cpu", usage: RhymeUsage | None = None):
         V = len(vocab)
         is_char = torch.zeros(V, dtype=torch.bool)
         ping = torch.zeros(V, dtype=torch.bool)
         ze = torch.zeros(V, dtype=torch.bool)
         groups = prosody.ping_groups()
         member = torch.zeros(len(groups), V, dtype=torch.bool)
+        common = torch.zeros(len(groups), V, dtype=torch.bool)
         gidx = {g: i for i, g in enumerate(groups)}
+        if prosody.scheme != "pingshui":
+            usage = None  # counted under 平水韵's groups
         for i, ch in enumerate(vocab.itos):
-            if i < 6 or not prosody.knows(ch) or to_simplified_per_char(ch) != ch:
+            if i < 6 or not prosody.knows(ch) or to_standard(to_simplified_per_char(ch)) != ch:
                 continue  # (the checker reads 乾 於 徵 … as 干 于 征 …: never write them unasked)
             is_char[i] = True
             tones = prosody.tones(ch)
             ping[i] = PING in tones
             ze[i] = ZE in tones
             for g in prosody.ping_rhyme_groups(ch):
-                if g in gidx:
+                if g in gidx and (usage is None or usage.attested(ch, g)):
                     member[gidx[g], i] = True
+                    common[gidx[g], i] = usage is None or not usage.rare(ch, g)
         # keep only groups with enough characters to rhyme a 律诗 (5 distinct rhyme characters)
         big = member.sum(1) >= 5
         self.member = member[big].to(device)  # (G, V)
         self.member_f = self.member.float()  # for the open-groups product at rhyme positions
+        self.common = common[big].to(device)  # (G, V): member, and not a rare reading
+        self.common_f = self.common.float() if usage is not None else None  # None: every reading common
         self.groups = [g for g, b in zip(groups, big.tolist(), strict=True) if b]
         self.tone_ok = torch.stack([is_char, is_char & ping, is_char & ze]).to(device)  # (3, V)
         self.is_char = is_char.to(device)

@@ -19,6 +19,8 @@ Figures (rates are shares of all poems unless said otherwise; None where undefin
 - theme_score: mean keyword PMI of the poem's other characters (engine.evaluation.theme).
 - discriminator_accuracy: 5-fold CV accuracy of a fresh TF-IDF + logistic-regression classifier
   telling the poems from as many real held-out poems of the same forms (0.5 = indistinguishable).
+- distinct_chars, beyond_top_share, overused_chars, variant_poems, rare_rhyme_rate: characters and
+  rhymes against the corpus's usage (engine.evaluation.vocabulary).
 """
 
 from __future__ import annotations
@@ -42,12 +44,15 @@ from engine.evaluation.bleu import BleuReference
 from engine.evaluation.classifier import PairCounts, discriminator_accuracy
 from engine.evaluation.novelty import TrainIndex
 from engine.evaluation.theme import ThemeModel
+from engine.evaluation.vocabulary import char_figures
+from engine.prosody import usage as rhyme_usage
 from engine.prosody.check import check_poem
 from engine.prosody.forms import FORMS, LVSHI, parse_form
 from engine.prosody.tables import get_prosody
+from engine.prosody.usage import RhymeUsage
 from engine.text.script import to_simplified
 
-REFERENCE_VERSION = 4  # bump when the reference data or its calibration changes
+REFERENCE_VERSION = 5  # bump when the reference data or its calibration changes
 CALIBRATION_POEMS = 600  # real test poems used for the corpus-side figures
 
 
@@ -125,6 +130,7 @@ class ReferenceData:
     unigram_chars: str  # training characters of regular 诗 ...
     unigram_probs: np.ndarray  # ... and their frequencies (random baseline)
     pairs: PairCounts | None = None  # training counts of character pairs (discriminator features)
+    rhyme_usage: dict | None = None  # 平水韵 groups each character is rhymed in (engine/prosody/usage.py)
     corpus: dict[str, Any] = field(default_factory=dict)  # figures of real poems, for comparison
 
 
@@ -147,7 +153,8 @@ def build_reference(poems: Sequence[CorpusPoem], scheme: str = "pingshui", seed:
     chars = "".join(sorted(counts))
     probs = np.array([counts[c] for c in chars], dtype=np.float64)
     ref = ReferenceData(scheme, train_index, theme, bleu, test, valid, heldout, chars, probs / probs.sum(),
-                        PairCounts(line for p in train if p.form for line in p.lines))
+                        PairCounts(line for p in train if p.form for line in p.lines),
+                        rhyme_usage.build((p.lines for p in train if p.form), get_prosody("pingshui")))
     ref.corpus = calibrate(ref, seed)
     return ref
 
@@ -326,6 +333,9 @@ def evaluate_poems(
     out["discriminator_accuracy"] = discriminator_accuracy([s.lines for s in scores], real, seed=seed,
                                                            pairs=reference.pairs)
     out["discriminator_real_poems"] = len(real)
+    usage = RhymeUsage(reference.rhyme_usage) if reference.rhyme_usage and reference.scheme == "pingshui" else None
+    out.update(char_figures([s.lines for s in scores], reference.unigram_chars, reference.unigram_probs,
+                            get_prosody(reference.scheme), usage))
     if per_form:
         by_form: dict[str, list[PoemScore]] = defaultdict(list)
         for s in scores:

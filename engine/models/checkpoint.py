@@ -7,6 +7,7 @@ torch). Loading rebuilds the model from the checkpoint alone.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -39,6 +40,17 @@ def save(
     (path / "meta.json").write_text(
         json.dumps({"kind": kind, "config": config, **meta}, ensure_ascii=False, indent=2) + "\n"
     )
+
+
+def save_blob(path: Path, blob: dict) -> None:
+    """Rewrite `path/model.pt` atomically: a temporary file, flushed to disk, then renamed over it
+    (a reader or a crash never sees half a checkpoint)."""
+    tmp = path / "model.pt.tmp"
+    with tmp.open("wb") as f:
+        torch.save(blob, f)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path / "model.pt")
 
 
 def load_blob(path: Path, map_location="cpu") -> dict:

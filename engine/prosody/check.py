@@ -16,15 +16,19 @@ from engine.prosody.faults import nian_dui_faults, rhyme_faults, template_faults
 from engine.prosody.forms import FORMS, PING, Form, Template, form_for_shape, parse_form, templates
 from engine.prosody.report import CheckReport, Fault, LineReport
 from engine.prosody.tables import Prosody, get_prosody
+from engine.prosody.usage import RhymeUsage
 from engine.text.poem_text import PoemText, split_poem
 
 SUPPORTED_ZH = "、".join(f"{f.chinese}（{f.n_lines}句×{f.line_len}字）" for f in FORMS.values())
 SUPPORTED_EN = ", ".join(f"{f.chinese} ({f.n_lines} lines × {f.line_len})" for f in FORMS.values())
 
 
-def check_poem(text: str, scheme: str = "pingshui", form: str | None = None) -> CheckReport:
+def check_poem(
+    text: str, scheme: str = "pingshui", form: str | None = None, usage: RhymeUsage | None = None
+) -> CheckReport:
     """Check a poem as typed. InvalidInput for an unknown scheme or form, or empty, foreign-script
-    or over-long input."""
+    or over-long input. With `usage` (平水韵: how poets rhyme each character, shipped with the
+    checkpoints) a rhyme by a rare reading is named in the notes, without failing the poem."""
     prosody = get_prosody(scheme)
     wanted = parse_form(form) if form is not None else None
     poem = split_poem(text)
@@ -60,7 +64,8 @@ def check_poem(text: str, scheme: str = "pingshui", form: str | None = None) -> 
         for i in range(len(poem.lines))
     )
     rhyme_ok = not any(f.kind == "rhyme" and f.lenient for f in faults)
-    notes = _ze_rhyme_note(prosody, [keys[i][-1] for i in sorted(rhyme_lines)], group)
+    rhyme_chars = [keys[i][-1] for i in sorted(rhyme_lines)]
+    notes = _ze_rhyme_note(prosody, rhyme_chars, group) + _rare_reading_notes(prosody, rhyme_chars, group, usage)
     return CheckReport(scheme, detected, template, lines, tuple(faults), group, rhyme_ok, notes)
 
 
@@ -82,6 +87,16 @@ def _line_report(
     order = prosody.ping_groups()
     groups = tuple(sorted(prosody.ping_rhyme_groups(key[-1]), key=order.index)) if rhymes else ()
     return LineReport(text, tuple(meter.tone_mark(t) for t in tones), pattern, rhymes, groups, positions)
+
+
+def _rare_reading_notes(
+    prosody: Prosody, rhyme_chars: Sequence[str], group: str | None, usage: RhymeUsage | None
+) -> tuple[str, ...]:
+    """「书」押上平四支属僻读: rhyme characters of the poem's group read in a reading poets rarely rhyme."""
+    if usage is None or group is None or prosody.scheme != "pingshui":
+        return ()
+    found = (usage.rare_note(ch, group) for ch in dict.fromkeys(rhyme_chars) if group in prosody.ping_rhyme_groups(ch))
+    return tuple(note for note in found if note)
 
 
 def _ze_rhyme_note(prosody: Prosody, rhyme_chars: Sequence[str], group: str | None) -> tuple[str, ...]:

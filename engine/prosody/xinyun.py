@@ -1,7 +1,10 @@
 """中华新韵 (the fourteen modern rhyme groups) derived from pypinyin: final → group, tone → 平/仄.
 
 Tones 1 and 2 (阴平, 阳平) are 平; tones 3 and 4 (上, 去) are 仄; the neutral tone is ignored.
-A 多音字 has one reading per pronunciation pypinyin knows (heteronym=True).
+中华新韵 rhymes by today's standard pronunciation, so a character is read only by its standard
+readings: pypinyin's first (its reading without context) and those its phrase dictionary uses in
+some word (长 cháng and zhǎng, 看 kàn and kān), not the archaic ones it also lists (池 tuó, 光 guàng,
+明 mèng). A 多音字 with several standard readings fits wherever one of them does.
 """
 
 from __future__ import annotations
@@ -61,13 +64,27 @@ def _marked_reading(marked: str) -> Reading | None:
 
 
 def readings(ch: str) -> frozenset[Reading]:
-    """All 中华新韵 readings of one character (empty if pypinyin does not know it).
-
-    Reads pypinyin's single-character dictionary (what `pinyin(ch, heteronym=True)` returns)."""
+    """The 中华新韵 readings of one character's standard pronunciations (empty if pypinyin does not
+    know it)."""
     marked = pinyin_dict.get(ord(ch)) if len(ch) == 1 else None
     if not marked:
         return frozenset()
-    return frozenset(r for r in map(_marked_reading, marked.split(",")) if r is not None)
+    first, *others = marked.split(",")
+    used = _phrase_readings().get(ch, frozenset())
+    standard = [first, *(m for m in others if m in used)]
+    return frozenset(r for r in map(_marked_reading, standard) if r is not None)
+
+
+@lru_cache(maxsize=1)
+def _phrase_readings() -> dict[str, frozenset[str]]:
+    """Character → the readings pypinyin's phrase dictionary gives it in some word (about a second)."""
+    from pypinyin.phrases_dict import phrases_dict
+
+    out: dict[str, set[str]] = defaultdict(set)
+    for word, syllables in phrases_dict.items():
+        for ch, options in zip(word, syllables, strict=False):
+            out[ch].update(options)
+    return {ch: frozenset(s) for ch, s in out.items()}
 
 
 def build_index() -> dict[str, frozenset[str]]:

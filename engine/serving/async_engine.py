@@ -5,9 +5,10 @@ waits for work, gives late-comers up to `max_wait_ms` to join, takes a batch (en
 runs `Poet.generate_batch` in the engine's single decode thread and answers each Future with its
 poem or its own error; a failure of the whole batch fails every request of that batch. The queue is
 bounded (a full queue answers Overloaded at once) and every request has a deadline
-(RequestTimeout). `swap` replaces the models while serving: the batch in flight finishes on the
-old poet, later batches use the new one. Its limits come in one `EngineOptions` (app/ builds it from
-Settings).
+(RequestTimeout). `check` runs prosody checks on their own small thread pool with its own bound
+(a full one answers Overloaded), so a flood of checks cannot starve the poems. `swap` replaces the
+models while serving: the batch in flight finishes on the old poet, later batches use the new one.
+Its limits come in one `EngineOptions` (app/ builds it from Settings).
 
 The engine binds to the event loop that starts it (`start()` or the first `generate`), like
 asyncio's own queues; it moves to another loop only when the first is no longer running.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import threading
 import time
 from collections import Counter as TallyCounter
 from concurrent.futures import ThreadPoolExecutor
@@ -48,10 +50,12 @@ class EngineOptions:
     max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
     max_queue: int = 1024  # waiting requests at most; more are refused with Overloaded
     request_timeout_s: float = 10.0  # a request not answered by then gets RequestTimeout
+    check_workers: int = 1  # threads for prosody checks
+    max_checks: int = 64  # checks running or waiting at most; more are refused with Overloaded
 
     def __post_init__(self) -> None:
-        if self.max_batch_size < 1 or self.max_queue < 1:
-            raise ValueError("max_batch_size and max_queue must be at least 1")
+        if min(self.max_batch_size, self.max_queue, self.check_workers, self.max_checks) < 1:
+            raise ValueError("max_batch_size, max_queue, check_workers and max_checks must be at least 1")
 
 
 class EngineMetrics:
@@ -100,6 +104,8 @@ class AsyncEngine:
         self._pending: list[Pending[asyncio.Future]] = []
         self._seq = itertools.count()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yinshi-decode")
+        self._checker = ThreadPoolExecutor(self.options.check_workers, thread_name_prefix="yinshi-check")
+        self._check_slots = threading.BoundedSemaphore(self.options.max_checks)  # released by the worker
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self._wakeup: asyncio.Event | None = None
@@ -132,6 +138,7 @@ class AsyncEngine:
                 task.get_loop().call_soon_threadsafe(task.cancel)
         self._fail_pending(EngineUnavailable())
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._checker.shutdown(wait=False, cancel_futures=True)
 
     async def __aenter__(self) -> AsyncEngine:
         return await self.start()
@@ -185,9 +192,26 @@ class AsyncEngine:
             self.metrics.latency.observe(loop.time() - started)
 
     async def check(self, text: str, scheme: str = "pingshui", form: str | None = None) -> dict:
-        """engine.prosody.check.check_poem in a thread, as JSON-ready data. Raises InvalidInput."""
-        report = await asyncio.to_thread(check_poem, text, scheme, form)
+        """engine.prosody.check.check_poem on the check threads, as JSON-ready data. Raises
+        InvalidInput, or Overloaded when `max_checks` are already running or waiting."""
+        if self._closed:
+            raise EngineUnavailable()
+        if not self._check_slots.acquire(blocking=False):
+            self.metrics.errors.labels(kind="Overloaded").inc()
+            raise Overloaded()
+        try:
+            job = self._checker.submit(check_poem, text, scheme, form, self.rhyme_usage)
+        except RuntimeError:  # shut down meanwhile
+            self._check_slots.release()
+            raise EngineUnavailable() from None
+        job.add_done_callback(lambda _: self._check_slots.release())  # run, failed or cancelled
+        report = await asyncio.wrap_future(job)
         return report.to_dict()
+
+    @property
+    def rhyme_usage(self):
+        """The loaded models' rhyme usage: `check` names rare readings (engine/prosody/usage.py)."""
+        return self._poet.rhyme_usage
 
     async def swap(self, new_poet: Poet) -> Poet:
         """Serve later batches with `new_poet`; returns the old poet once no batch uses it any more."""

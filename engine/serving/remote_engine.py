@@ -4,11 +4,12 @@
         poem = await engine.generate(PoemRequest("春"))
 
 Errors come back as the same YinshiError classes the local engine raises; a server that cannot be
-reached gives EngineUnavailable.
+reached, or refuses our bearer `token`, gives EngineUnavailable; its rate limit (429) Overloaded.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import fields
 from typing import Any
 
@@ -25,8 +26,11 @@ from engine.errors import (
 from engine.request import PoemRequest, PoemResult
 from engine.serving.schema import request_json
 
+log = logging.getLogger(__name__)
+
 _NO_ARGS = {
     "Overloaded": Overloaded,
+    "RateLimited": Overloaded,  # the server's per-client limit: busy, try again shortly
     "RequestTimeout": RequestTimeout,
     "EngineUnavailable": EngineUnavailable,
 }
@@ -43,6 +47,11 @@ def result_from_json(data: dict[str, Any]) -> PoemResult:
 
 def error_from_json(status: int, data: Any) -> YinshiError:
     """The YinshiError a server's error body stands for."""
+    if status == 401:  # our configuration, not the user's input: logged for the operator
+        log.error("the engine refused our token (HTTP 401): check YINSHI_HTTP_API_TOKEN on both sides")
+        return EngineUnavailable()
+    if status == 429:
+        return Overloaded()
     err = data.get("error") if isinstance(data, dict) else None
     if not isinstance(err, dict) or not isinstance(err.get("zh"), str) or not isinstance(err.get("en"), str):
         return (
@@ -62,10 +71,16 @@ class RemoteEngine:
     """`generate`, `check` and `model_versions` of a `yinshi serve` at `base_url`."""
 
     def __init__(
-        self, base_url: str, *, timeout_s: float = 30.0, session: aiohttp.ClientSession | None = None
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+        token: str | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._session, self._own_session = session, session is None
         self._versions: dict[str, str] = {}
 
@@ -116,7 +131,9 @@ class RemoteEngine:
                 "RemoteEngine is not started: use `async with RemoteEngine(url)` or `await start()`"
             )
         try:
-            async with self._session.request(method, self.base_url + path, json=body) as resp:
+            async with self._session.request(
+                method, self.base_url + path, json=body, headers=self._headers
+            ) as resp:
                 try:
                     data = await resp.json(content_type=None)
                 except ValueError:

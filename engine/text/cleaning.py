@@ -2,8 +2,9 @@
 
 The rules follow what the corpus actually contains (see the module tests for examples):
 
-- Traditional characters become simplified (OpenCC `t2s`); Unicode NFC folds the CJK
-  compatibility ideographs onto their unified forms.
+- Traditional characters become simplified (OpenCC `t2s`), and variant and Japanese forms their
+  standard simplified character (疎 → 疏, 隠 → 隐: engine.text.script.to_standard); Unicode NFC
+  folds the CJK compatibility ideographs onto their unified forms.
 - Half-width and variant punctuation becomes full-width: ``,`` -> ``，``, ``.`` -> ``。`` ...
 - Editorial notes in （…）(…)〔…〕【…】〖…〗 are removed, across paragraphs and nested; a
   note left open at the end of a record runs to its end.
@@ -31,7 +32,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from engine.text.han import all_han, is_han
-from engine.text.script import to_simplified
+from engine.text.script import to_simplified, to_standard
 
 PUNCT_MAP = str.maketrans(
     {
@@ -172,5 +173,5 @@ def clean_paragraphs(paragraphs: Iterable[str], kind: str = "shi") -> tuple[str,
     Returns () when nothing is left (an empty record); raises DamagedText for damaged text.
     """
     text = "\n".join(paragraphs)
-    text = normalise_punctuation(to_simplified(text))
+    text = normalise_punctuation(to_standard(to_simplified(text)))
     return split_clauses(strip_notes(text), kind)

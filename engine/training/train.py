@@ -24,6 +24,7 @@ from engine.models import checkpoint
 from engine.models.encoding import KeywordSampler
 from engine.models.poem_lm import PoemLM, PoemLMConfig
 from engine.models.vae import PoemVAE, VAEConfig
+from engine.prosody import usage as rhyme_usage
 from engine.prosody.forms import FORMS
 from engine.prosody.tables import get_prosody
 from engine.training.adversarial import train_gan_adversarial
@@ -48,11 +49,12 @@ def corpus_lexicon(poems: list[CorpusPoem], min_count: int = 3) -> list[str]:
 
 
 def corpus_statistics(poems: list[CorpusPoem], vocab: Vocab) -> dict:
-    """What decoding needs from the training poems besides the weights: the keyword lexicon and
-    the theme / couplet-partner associations."""
+    """What decoding needs from the training poems besides the weights: the keyword lexicon, the
+    theme / couplet-partner associations and the 平水韵 groups each character is rhymed in."""
     return {
         "lexicon": associations.lexicon_codes(corpus_lexicon(poems), vocab),
         "associations": associations.build(((p.lines, p.form) for p in poems), vocab),
+        "rhyme_usage": rhyme_usage.build((p.lines for p in poems if p.form), get_prosody("pingshui")),
     }
 
 

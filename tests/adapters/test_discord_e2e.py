@@ -23,10 +23,14 @@ from bot.replies import APOLOGY
 from bot.service import BotService
 from engine.errors import YinshiError
 from engine.prosody.forms import FORMS
+from engine.serving.async_engine import AsyncEngine
 from storage import queries
 from storage.db import make_engine
+from tests.bot.helpers import SALT
+from tests.conftest import engine_options
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.discord_wire import EPHEMERAL, Recorded, custom_ids
+from tests.fakes.gated_poet import Gate
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the loop tiny_engine's batcher runs on
 
@@ -35,7 +39,7 @@ HAN = re.compile(HAN_CHAR)
 LATIN = re.compile(r"[A-Za-z]{3,}")
 USER = "4242"
 ADMIN = "777"
-COMMANDS = {"poem", "acrostic", "check", "more", "forget", "help", "stats"}
+COMMANDS = {"poem", "acrostic", "check", "more", "card", "script", "forget", "help", "stats"}
 
 
 def bilingual(text: str) -> bool:
@@ -63,8 +67,10 @@ def settings(fake: FakeDiscord, tmp_path) -> Settings:
         discord_api_base_url=fake.api_base,
         data_dir=tmp_path,
         database_url=f"sqlite:///{tmp_path / 'yinshi.db'}",
+        user_id_salt=SALT,
         rate_limit_per_minute=1000,
         admin_ids=[f"discord:{ADMIN}"],
+        cards=False,  # poems as text here; cards: test_*_cards.py
     )
 
 
@@ -102,17 +108,12 @@ async def running_bot(fake: FakeDiscord, service: BotService, settings: Settings
 async def slash(
     fake: FakeDiscord, name: str, options: dict | None = None, *, user: str = USER
 ) -> tuple[list[Recorded], dict]:
-    """Invoke `/name options` and wait for the bot's last word on it; returns its REST calls and payload."""
+    """Invoke `/name options` and wait for the bot's answer (the interaction's response, or after a
+    defer its followup); returns the REST calls on that interaction and its payload."""
     interaction = fake.slash(name, options, user_id=user)
     start = len(fake.requests)
     await fake.dispatch_interaction(interaction)
-    token = re.escape(interaction["token"])
-    last = (
-        rf"/webhooks/{fake.application_id}/{token}"
-        if name != "help"
-        else rf"/interactions/\d+/{token}/callback"
-    )
-    await fake.wait_for("POST", last, after=start)
+    await fake.answer_to(interaction["token"])
     calls = [r for r in fake.requests[start:] if interaction["token"] in r.path]
     return calls, interaction
 
@@ -138,7 +139,8 @@ async def write_poem(fake: FakeDiscord) -> tuple[dict, int]:
     """`/poem 春`; returns the posted message and the poem id its buttons carry."""
     calls, interaction = await slash(fake, "poem", {"keyword": "春"})
     assert calls[0].method == "POST" and calls[0].path.endswith("/callback")
-    assert calls[0].body["type"] == 5, "a slash command is deferred first"
+    assert calls[0].body["type"] == 4, "a poem ready within a second is the response itself"
+    assert len(calls) == 1, "one request per poem"
     [message] = fake.visible_messages(interaction["token"])
     ids = custom_ids(message)
     assert len(ids) == 5
@@ -194,7 +196,7 @@ async def test_a_new_bot_process_still_handles_taps_on_an_old_message(fake, serv
 @pytest.mark.parametrize(
     ("command", "options"),
     [
-        ("poem", {"keyword": "spring!!"}),  # too long and not Chinese
+        ("poem", {"keyword": "春夏秋冬雨"}),  # five characters: a keyword has at most four
         ("acrostic", {"heads": "春夏"}),  # needs 4 or 8 heads
         ("check", {"poem": "x" * 5000}),  # over the input limit
         ("more", None),  # no poem yet
@@ -203,7 +205,7 @@ async def test_a_new_bot_process_still_handles_taps_on_an_old_message(fake, serv
 async def test_bad_input_gets_a_private_bilingual_answer(fake, service, settings, command, options):
     async with running_bot(fake, service, settings):
         calls, interaction = await slash(fake, command, options)
-    assert calls[0].body["type"] == 5
+    assert calls[0].body["type"] == 4  # answered at once, privately
     [answer] = fake.visible_messages(interaction["token"])
     assert answer["flags"] & EPHEMERAL, "others in the channel must not see the error"
     assert bilingual(answer["content"])
@@ -214,7 +216,7 @@ async def test_a_stale_choice_gets_a_private_bilingual_answer(fake, service, set
     """Discord only sends listed choices, but a client may still show last deploy's list."""
     async with running_bot(fake, service, settings):
         calls, interaction = await slash(fake, "poem", {"keyword": "春", "form": "sonnet"})
-    assert calls[0].body["type"] == 5
+    assert calls[0].body["type"] == 4  # answered at once, privately
     [answer] = fake.visible_messages(interaction["token"])
     assert answer["flags"] & EPHEMERAL and bilingual(answer["content"])
     assert "sonnet" in answer["content"] and "Unknown form" in answer["content"]
@@ -222,12 +224,38 @@ async def test_a_stale_choice_gets_a_private_bilingual_answer(fake, service, set
 
 async def test_a_failing_send_gets_the_apology_and_the_bot_goes_on(fake, service, settings):
     async with running_bot(fake, service, settings):
-        fake.fail_next("POST", rf"/webhooks/{fake.application_id}/[^/]+")  # the poem's followup
+        fake.fail_next("POST", r"/interactions/\d+/[^/]+/callback")  # the poem's response
         calls, interaction = await slash(fake, "poem", {"keyword": "云"})
-        [apology] = await fake.wait_until(lambda: fake.followups.get(interaction["token"]))
+        apology = await fake.answer_to(interaction["token"])
         message, _ = await write_poem(fake)
-    assert apology.body["content"] == APOLOGY and apology.body["flags"] & EPHEMERAL
+    assert [c.body["type"] for c in calls] == [4, 4]  # the poem, refused; then the apology
+    assert apology.body["data"]["content"] == APOLOGY and apology.body["data"]["flags"] & EPHEMERAL
     assert "「春」" in message["content"]
+
+
+async def test_a_slow_poem_is_deferred_within_discords_three_seconds_then_posted(fake, settings, db, tiny_poet):
+    """A reply not ready within a second: "thinking…" first (Discord drops an interaction not
+    answered within 3 s), then the poem replaces it, for everyone, with its buttons."""
+    gate = Gate(tiny_poet)
+    engine = AsyncEngine(gate, engine_options())
+    service = BotService(engine, db, settings)
+    try:
+        async with running_bot(fake, service, settings):
+            interaction = fake.slash("poem", {"keyword": "春"}, user_id=USER)
+            sent = await fake.dispatch_interaction(interaction)
+            await gate.wait_entered()
+            token = interaction["token"]
+            deferred = await fake.wait_until(lambda: fake.callbacks.get(token), timeout=10)
+            assert deferred.body["type"] == 5 and deferred.at - sent < 3.0
+            gate.opened.set()
+            posted = await fake.answer_to(token, timeout=30)
+    finally:
+        gate.opened.set()
+        await engine.close()
+    assert posted.path.endswith(token)  # a followup
+    [message] = fake.visible_messages(token)
+    assert not message["flags"] & EPHEMERAL and len(poem_lines(message["content"])) == 4
+    assert len(custom_ids(message)) == 5
 
 
 async def test_a_tap_for_an_unknown_poem_is_answered_privately(fake, service, settings):
@@ -252,7 +280,7 @@ async def test_help_and_forget_answer_privately(fake, service, settings):
         await tap(fake, message, f"yinshi:rate:{poem_id}:2")
         assert stored_rating(service, poem_id) == 2
         calls, interaction = await slash(fake, "forget")
-    assert calls[0].body == {"type": 5, "data": {"flags": EPHEMERAL}}
+    assert calls[0].body["type"] == 4 and calls[0].body["data"]["flags"] & EPHEMERAL
     [answer] = fake.visible_messages(interaction["token"])
     assert answer["flags"] & EPHEMERAL and bilingual(answer["content"])
     assert stored_rating(service, poem_id) is None
@@ -275,3 +303,37 @@ async def test_run_discord_without_a_token_explains_in_both_languages(tiny_engin
     with pytest.raises(YinshiError) as err:
         await run_discord(object(), settings, asyncio.Event())  # type: ignore[arg-type]
     assert HAN.search(err.value.zh) and "DISCORD_BOT_TOKEN" in err.value.en
+
+
+@pytest.mark.parametrize("status", [502, 429])
+async def test_a_storm_of_errors_loses_no_reply_and_doubles_none(fake, service, settings, status):
+    """Discord answers the next 2 × users REST calls with 502 (an outage) or 429 (a rate limit)
+    while five users ask for a poem at once: each gets its poem exactly once, and no apology."""
+    users = [str(5000 + i) for i in range(5)]
+    async with running_bot(fake, service, settings):
+        fake.storm(2 * len(users), status)
+        interactions = [fake.slash("poem", {"keyword": "江"}, user_id=u) for u in users]
+        for interaction in interactions:
+            await fake.dispatch_interaction(interaction)
+        await asyncio.gather(*(fake.answer_to(i["token"], timeout=60) for i in interactions))
+        assert fake.storm_left == 0, "the storm hit the replies"
+        await slash(fake, "help")  # whatever the storm left in flight has been sent by now
+    for interaction in interactions:
+        [poem] = fake.visible_messages(interaction["token"])  # one message: none lost, none doubled
+        assert len(poem_lines(poem["content"])) == 4 and len(custom_ids(poem)) == 5
+        assert APOLOGY not in poem["content"]
+
+
+@pytest.mark.parametrize("code", [4000, 1000])
+async def test_a_gateway_disconnect_is_survived_and_the_next_command_answered(fake, service, settings, code):
+    """The gateway closes the socket (4000: unknown error; 1000: a clean close Discord sends too):
+    discord.py resumes the session, and the next /poem and ★ tap are answered."""
+    async with running_bot(fake, service, settings):
+        await write_poem(fake)
+        identified = len(fake.identified)
+        await fake.disconnect(0, code)
+        await fake.wait_until(lambda: fake.resumed or len(fake.identified) > identified, timeout=30)
+        assert len(fake.resumed) == 1 and len(fake.identified) == identified  # the same session, resumed
+        message, poem_id = await write_poem(fake)
+        ack = await tap(fake, message, f"yinshi:rate:{poem_id}:4")
+    assert bilingual(ack.body["data"]["content"]) and stored_rating(service, poem_id) == 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import re
 import socket
 
@@ -20,6 +21,7 @@ from bot.service import BotService
 from storage import queries
 from storage.db import make_engine
 from storage.models import Rating
+from tests.bot.helpers import SALT
 from tests.fakes.telegram_server import FakeTelegram
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -46,7 +48,9 @@ def settings(fake, tmp_path):
         telegram_api_base_url=fake.base_url,
         data_dir=tmp_path,
         database_url=f"sqlite:///{tmp_path / 'yinshi.db'}",
+        user_id_salt=SALT,
         admin_ids=[f"telegram:{ADMIN}"],
+        cards=False,  # poems as text here; cards: test_*_cards.py
     )
 
 
@@ -151,6 +155,56 @@ async def test_same_star_tapped_twice_is_answered_and_keeps_the_rating(fake, bot
     assert not [c for c in fake.calls[mark:] if c.method == "sendMessage" and c.params["text"] == APOLOGY]
 
 
+def shown_rating(message: dict) -> int:
+    return sum(label.startswith("★") for label in labels(message))
+
+
+async def test_two_stars_tapped_at_once_the_last_tap_wins_on_screen_and_in_the_database(fake, bot, db, settings):
+    """A quick double tap (★2 then ★5, both in one poll): the buttons show what is stored, and that is
+    the second tap. Ten users at once, five rounds each: fifty pairs."""
+    users = range(20_000, 20_010)
+    poems = await asyncio.gather(*(ask(fake, "/poem 春", user=u) for u in users))
+    rng = random.Random(7)
+    wrong = []
+    for _ in range(5):
+        mark = len(fake.calls)
+        last = {}
+        for user, poem in zip(users, poems, strict=True):
+            first, second = rng.sample(range(1, 6), 2)
+            message = fake.message(user, poem["message_id"])
+            poem_id = int(message["reply_markup"]["inline_keyboard"][0][0]["callback_data"].split(":")[1])
+            fake.tap(user, message, f"rate:{poem_id}:{first}")
+            fake.tap(user, message, f"rate:{poem_id}:{second}")
+            last[user] = (poem_id, second)
+
+        def edits_done(mark: int = mark) -> bool:  # each tap ends in one edit: done, or refused as "not modified"
+            edits = [c for c in fake.calls[mark:] if c.method == "editMessageReplyMarkup"]
+            return len(edits) == 2 * len(users)
+
+        await fake.wait_until(edits_done, timeout=30)
+        for user, poem in zip(users, poems, strict=True):
+            poem_id, tapped = last[user]
+            shown = shown_rating(fake.message(user, poem["message_id"]))
+            stored = stored_rating(db, settings, user, poem_id)
+            if not shown == tapped or stored != [tapped]:
+                wrong.append((tapped, shown, stored))
+    assert wrong == [], f"{len(wrong)} of 50 double taps: (last tap, shown, stored) {wrong}"
+
+
+async def test_a_tap_whose_query_is_too_old_is_still_stored_and_shown(fake, bot, db, settings):
+    """Taps queued while the bot was down reach it with expired queries: answering them fails (400),
+    but the rating counts and the buttons show it."""
+    poem = await ask(fake, "/poem 霜")
+    poem_id = int(poem["reply_markup"]["inline_keyboard"][0][0]["callback_data"].split(":")[1])
+    mark = len(fake.calls)
+    fake.tap(USER, poem, f"rate:{poem_id}:3", too_old=True)
+    await fake.wait_for("editMessageReplyMarkup", after=mark)
+    assert [c.error for c in fake.calls[mark:] if c.method == "answerCallbackQuery"] == [400]
+    assert stored_rating(db, settings, USER, poem_id) == [3]
+    assert labels(fake.message(USER, poem["message_id"])) == ["★1", "★2", "★3", "☆4", "☆5"]
+    assert not [c for c in fake.calls[mark:] if c.method == "sendMessage"]  # no apology
+
+
 async def test_command_menu_is_announced_at_start_up(fake, bot):
     await fake.wait_for("setMyCommands")
     assert fake.commands == [{"command": c, "description": d} for c, d in BotService.COMMANDS]
@@ -159,7 +213,7 @@ async def test_command_menu_is_announced_at_start_up(fake, bot):
     }
 
 
-@pytest.mark.parametrize("text", ["/poem", "/poem phone", "/poem 春 八绝", "/acrostic 春夏", "/nonsense"])
+@pytest.mark.parametrize("text", ["/poem", "/poem 春夏秋冬雨", "/poem 春 八绝", "/acrostic 春夏", "/nonsense"])
 async def test_bad_input_gets_a_bilingual_message_without_buttons(fake, bot, text):
     reply = await ask(fake, text)
     assert is_bilingual(reply["text"]), reply["text"]
@@ -212,6 +266,41 @@ async def test_a_bad_gateway_on_send_is_retried(fake, bot):
     fake.error_next("sendMessage", 502, "Bad Gateway")
     poem = await ask(fake, "/poem 雨")
     assert "雨" in poem["text"] and labels(poem)
+
+
+@pytest.mark.parametrize("code", [502, 429])
+async def test_a_storm_of_errors_loses_no_reply_and_doubles_none(fake, bot, db, settings, code):
+    """Telegram answers the next 2 × users calls with 502 (an outage) or 429 (a flood limit) while
+    eight users ask for a poem, then again while they tap a star: every poem and every rating
+    arrives exactly once, and nobody gets the apology."""
+    users = range(30_000 + code * 10, 30_000 + code * 10 + 8)
+    mark = len(fake.calls)
+    fake.storm(2 * len(users), code)
+    for user in users:
+        fake.user_says(user, "/poem 江")
+    poems = await asyncio.gather(*(fake.reply_to(user, after=mark, timeout=60) for user in users))
+    assert fake.storm_left == 0, "the storm hit the replies"
+
+    taps = len(fake.calls)
+    fake.storm(2 * len(users), code)
+    for user, poem in zip(users, poems, strict=True):
+        poem_id = int(poem["reply_markup"]["inline_keyboard"][0][0]["callback_data"].split(":")[1])
+        fake.tap(user, poem, f"rate:{poem_id}:{user % 5 + 1}")
+    pairs = list(zip(users, poems, strict=True))
+    await fake.wait_until(
+        lambda: all(shown_rating(fake.message(u, p["message_id"])) == u % 5 + 1 for u, p in pairs), timeout=60
+    )
+    await ask(fake, "/help")  # whatever the storm left in flight has been sent by now
+
+    done = [c for c in fake.calls[mark:] if c.error is None]
+    for user, poem in zip(users, poems, strict=True):
+        sent = [c for c in done if c.method == "sendMessage" and c.params["chat_id"] == user]
+        assert [c.result["text"] for c in sent] == [poem["text"]], "a reply was lost, doubled or an apology"
+        assert len(poem_lines(poem["text"])) == 4
+        poem_id = int(poem["reply_markup"]["inline_keyboard"][0][0]["callback_data"].split(":")[1])
+        assert stored_rating(db, settings, user, poem_id) == [user % 5 + 1]
+        edits = [c for c in fake.calls[taps:] if c.method == "editMessageReplyMarkup" and c.params["chat_id"] == user]
+        assert [c.error for c in edits][-1:] == [None] and sum(c.error is None for c in edits) == 1
 
 
 async def test_a_failing_send_tells_the_user_something_went_wrong_and_the_bot_goes_on(fake, bot):

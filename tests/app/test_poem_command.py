@@ -38,6 +38,14 @@ def test_keywords_from_stdin_give_one_json_object_per_poem(tiny_model_dir):
     assert objs[2]["note"] and objs[2]["keyword"] in objs[2]["text"]
 
 
+def test_each_stdin_keyword_gets_its_own_seed_reproducible_from_the_seed(tiny_model_dir):
+    args = ["poem", "-", "--n", "2", "--seed", "7", "--json", "--model-dir", str(tiny_model_dir), "--device", "cpu"]
+    first = runner.invoke(app, args, input="春\n秋\n")
+    assert first.exit_code == 0, first.output
+    assert [json.loads(line)["seed"] for line in first.stdout.splitlines()] == [7, 8, 9, 10]
+    assert runner.invoke(app, args, input="春\n秋\n").stdout == first.stdout
+
+
 def test_bad_form_is_a_clear_bilingual_error(tiny_model_dir):
     r = runner.invoke(app, ["poem", "春", "--form", "八绝", "--model-dir", str(tiny_model_dir), "--device", "cpu"])
     assert r.exit_code == 2
@@ -92,6 +100,8 @@ def test_eval_draws_poems_from_a_model(tiny_model_dir, tmp_path):
     res = json.loads(out.read_text())["results"]["gan"]
     assert res["n"] == 30
     assert res["format_valid"] == 1.0 and res["rhyme_rate"] == 1.0 and res["keyword_hit"] == 1.0
+    assert res["distinct_chars"] > 30 and res["variant_poems"] == 0 and 0 <= res["beyond_top_share"] <= 1
+    assert res["rare_rhyme_rate"] is not None and res["rhyme_chars"] >= 60
 
 
 def test_export_ships_half_size_weights_that_predict_the_same(tiny_model_dir, tmp_path):
@@ -113,6 +123,28 @@ def test_export_ships_half_size_weights_that_predict_the_same(tiny_model_dir, tm
         a = torch.log_softmax(original.models["gan"].net(x, zeros, zeros, form, kw)[0], -1)
         b = torch.log_softmax(shipped.models["gan"].net(x, zeros, zeros, form, kw)[0], -1)
     assert (a.exp() - b.exp()).abs().max() < 1e-2  # fp16 storage moves no probability by more than 1%
+
+
+def test_associations_recompute_the_statistics_and_calibrate_in_place(tiny_model_dir, tmp_path, env):
+    import shutil
+
+    import torch
+
+    from tests.conftest import FIXTURE_CORPUS
+
+    env(YINSHI_DATA_DIR=tmp_path / "data")
+    shutil.copytree(tiny_model_dir / "gan", tmp_path / "gan")
+    blob = torch.load(tmp_path / "gan" / "model.pt", weights_only=False)
+    del blob["rhyme_usage"]
+    torch.save(blob, tmp_path / "gan" / "model.pt")
+    r = runner.invoke(app, ["models", "associations", str(tmp_path / "gan"), "--corpus-dir", str(FIXTURE_CORPUS),
+                            "--calibrate", "24"])
+    assert r.exit_code == 0, r.output
+    with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):  # (meta["torch"])
+        blob = torch.load(tmp_path / "gan" / "model.pt", weights_only=True)  # still loadable safely
+    assert blob["rhyme_usage"]["春"] and blob["associations"]["char_ratio"].shape == blob["associations"]["char_counts"].shape
+    assert blob["meta"]["calibration"]["poems"] == 24
+    assert sorted(p.name for p in (tmp_path / "gan").iterdir()) == ["meta.json", "model.pt"]  # no temporary file
 
 
 def test_the_commands_before_the_models_group_still_answer():

@@ -1,5 +1,6 @@
-"""Fixtures of the bot tests: settings with a fresh SQLite file, and a service whose engine must
-never be reached (for input refused before generation)."""
+"""Fixtures of the bot tests: settings with a fresh database (a SQLite file; a module that overrides
+`bot_database_url` with tests/conftest.py's `database_url` runs on PostgreSQL too), and a service
+whose engine must never be reached (for input refused before generation)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ from tests.bot.helpers import ADMIN, UnreachableEngine
 
 
 @pytest.fixture
-def settings(tmp_path) -> Settings:
+def bot_database_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'yinshi.db'}"
+
+
+@pytest.fixture
+def settings(tmp_path, bot_database_url) -> Settings:
     return Settings(
+        _env_file=None,
         data_dir=tmp_path,
-        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        database_url=bot_database_url,
         admin_ids=[f"{ADMIN.platform}:{ADMIN.user_id}"],
         rate_limit_per_minute=1000,
     )

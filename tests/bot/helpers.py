@@ -9,6 +9,7 @@ from engine.request import PoemRequest
 
 HAN_CHAR = r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003ffff]"  # CJK extensions too: the vocabulary has rare characters
 HAN = re.compile(HAN_CHAR)
+SALT = "tests-only-salt-5f0c2a9e7d"  # a chat platform refuses the public default (bot.records.PUBLIC_SALTS)
 ALICE = UserRef("telegram", "1001", "alice")
 ADMIN = UserRef("telegram", "42", "admin")
 

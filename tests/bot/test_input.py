@@ -13,7 +13,7 @@ from adapters.console_adapter import run_console
 from bot.menu import COMMANDS
 from bot.parsing import parse_options
 from bot.ratelimit import RateLimiter
-from bot.replies import UserRef
+from bot.replies import APOLOGY, UserRef
 from bot.service import BotService
 from tests.bot.helpers import ADMIN, ALICE, HAN, UnreachableEngine, assert_bilingual_error
 
@@ -55,7 +55,7 @@ async def test_help_lists_every_command(offline):
         "   ",
         "/poem",  # empty keyword
         "/poem 春夏秋冬雨",  # keyword too long
-        "/poem phone",  # non-Chinese and too long
+        "/poem " + "phone" * 14,  # too long (an English word may be a keyword: it is translated)
         "/poem 春 八绝",  # unknown form
         "/poem 春 bert",  # unknown model
         "/poem 春 vae",  # model not loaded
@@ -94,7 +94,7 @@ async def test_bad_arguments_of_direct_calls(offline):
 async def test_messages_name_the_problem(offline):
     long_kw = await offline.handle_text(ALICE, "/poem 春夏秋冬雨")
     assert "太长" in long_kw.text and "too long" in long_kw.text
-    phone = await offline.handle_text(ALICE, "/poem phone")
+    phone = await offline.handle_text(ALICE, "/poem " + "phone" * 14)
     assert "汉字" in phone.text and "Chinese characters" in phone.text
     verse = await offline.handle_text(ALICE, JINGYESI)  # a poem sent as plain text
     assert "/check" in verse.text
@@ -182,3 +182,50 @@ async def test_console_answers_piped_lines_and_stops_at_eof(offline):
     text = out.getvalue()
     assert "/acrostic" in text  # the help
     assert "bert" in text and "Cannot understand" in text  # the bad option, answered, not fatal
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/rate 9223372036854775808 1",  # one past SQLite's largest integer: was an OverflowError
+        "/rate 2147483648 3",  # one past PostgreSQL's INTEGER
+        "/rate 99999999999999999999999999999999999999 2",
+        "/rate " + "9" * 1900 + " 5",  # nearly the whole message
+    ],
+)
+async def test_rating_a_poem_number_beyond_any_id_says_there_is_no_such_poem(offline, text):
+    reply = await offline.handle_text(ALICE, text)
+    assert_bilingual_error(reply)
+    assert "找不到" in reply.text and "no poem number" in reply.text
+    assert len(reply.text) < 200
+
+
+LONE_SURROGATES = ["\ud800", "\udfff", "春\udc00", "\ud83c"]
+
+
+@pytest.mark.parametrize("bad", LONE_SURROGATES)
+@pytest.mark.parametrize(
+    "template",
+    ["/{}", "/poem 春 {}", "/poem 春 月 {}", "/acrostic {}", "/acrostic 春夏秋冬 {}", "/check {}", "/rate {} 5"],
+)
+async def test_replies_never_carry_a_lone_surrogate(offline, template, bad):
+    """A client may send "\\ud800" in JSON; no platform can send it back, so it is never echoed.
+    (As a keyword it reaches the engine: tests/bot/test_service.py.)"""
+    reply = await offline.handle_text(ALICE, template.format(bad))
+    reply.text.encode("utf-8")  # raises UnicodeEncodeError on a lone surrogate
+    assert reply.text != APOLOGY, "bad input deserves an explanation, not an apology"
+
+
+async def test_direct_calls_with_lone_surrogates_are_answered(offline):
+    for reply in (
+        await offline.poem(ALICE, "春", form="\ud800"),
+        await offline.poem(ALICE, "春", model="\udfff"),
+        await offline.acrostic(ALICE, "春夏秋\ud800"),
+        await offline.acrostic(ALICE, "春夏秋冬", form="\ud800"),
+        await offline.check(ALICE, "床前明月光\ud800"),
+    ):
+        reply.text.encode("utf-8")
+        assert_bilingual_error(reply)

@@ -11,13 +11,20 @@ from sqlmodel import Session, select
 
 from adapters.console_adapter import run_console
 from bot.render import render_poem
-from bot.replies import Reply, UserRef
+from bot.replies import APOLOGY, Reply, UserRef
 from bot.service import BotService
 from engine.request import PoemRequest, PoemResult
 from engine.text.han import is_han
 from storage import queries
 from storage.models import Poem, Rating
 from tests.bot.helpers import ADMIN, ALICE, assert_bilingual_error
+
+
+@pytest.fixture
+def bot_database_url(database_url) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (tests/conftest.py)."""
+    return database_url
+
 
 
 class Recording:
@@ -100,9 +107,15 @@ async def test_keyword_outside_the_vocabulary(service):
         reply = await service.handle_text(ALICE, f"/poem {kw}")
         if reply.error:  # the engine refused it: UnknownKeyword, in both languages
             assert_bilingual_error(reply)
-        else:  # the engine wrote on a fallback theme and says so
+        else:  # the engine wrote on a related keyword or a fallback theme and says so
             assert reply.poem_id is not None
-            assert kw in reply.text and "instead" in reply.text
+            assert kw in reply.text and ("instead" in reply.text or "Wrote about" in reply.text)
+
+
+async def test_an_english_keyword_is_the_same_rule_as_everywhere(service):
+    reply = await service.handle_text(ALICE, "/poem spring")  # not "too long": the engine's rule
+    assert not reply.error, reply.text
+    assert "「春」" in reply.text and "spring" in reply.text
 
 
 async def test_rating_is_stored_and_updated(service, db, settings):
@@ -201,3 +214,12 @@ def test_render_poem_title_lines_tag_and_note():
     acrostic = PoemResult(["春" * 7 + "，"] * 4, "qijue", "vae", "v3", "春夏秋冬", 2, acrostic=True)
     text = render_poem(acrostic)
     assert text.startswith("「春夏秋冬」· 藏头 · 七言绝句") and "— vae v3 · 藏头 acrostic" in text
+
+
+async def test_a_keyword_with_a_lone_surrogate_gets_an_answer_every_platform_can_send(service, db):
+    for text in ("/poem \ud800", "\udfff", "/poem 春\udc00", "/acrostic 春夏秋\ud800"):
+        reply = await service.handle_text(ALICE, text)
+        reply.text.encode("utf-8")  # a lone surrogate raises here, and in every platform's client
+        assert reply.text != APOLOGY, text
+    for poem in stored_poems(db):
+        poem.keyword.encode("utf-8")

@@ -4,7 +4,9 @@ Tests point discord.py at `FakeDiscord.api_base` (it plays `Route.BASE`); `/gate
 out this server's websocket. Each REST call is recorded (`requests`); a route the fake does not
 know answers 404 and lands in `unknown`, which tests assert empty. Tests inject interactions with
 `dispatch_interaction(slash(...))` or `dispatch_interaction(button(...))` and wait for the bot's
-answer with `wait_for(...)`. Payload shapes are in tests/fakes/discord_wire.py.
+answer with `wait_for(...)`. Trouble on demand: `fail_next` (a 400), `storm` (the next N REST calls
+answered 429 or 5xx), `disconnect` (the gateway closes a shard's socket; the bot may RESUME).
+Payload shapes are in tests/fakes/discord_wire.py.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tests.fakes.discord_wire import (
     HELLO,
     IDENTIFY,
     LOADING,
+    RESUME,
     Recorded,
     Snowflakes,
     application_payload,
@@ -35,8 +38,10 @@ from tests.fakes.discord_wire import (
     json_response,
     message_payload,
     now_iso,
+    read_body,
     ready_payload,
     user_payload,
+    with_uploads,
 )
 
 log = logging.getLogger(__name__)
@@ -57,13 +62,21 @@ class FakeDiscord:
         self.unknown: list[Recorded] = []
         self.commands: list[dict[str, Any]] = []  # the global command set, as last overwritten
         self.messages: dict[str, dict[str, Any]] = {}  # message id -> message payload
+        self._originals: dict[str, dict[str, Any]] = {}  # interaction token -> its original response
+        self._answers: dict[str, Recorded] = {}  # interaction token -> the bot's first message for it
+        self._answer_waiters: dict[str, asyncio.Future[Recorded]] = {}
         self.interactions: dict[str, dict[str, Any]] = {}  # token -> the interaction payload
         self.callbacks: dict[str, Recorded] = {}  # interaction token -> the bot's interaction callback
         self.followups: dict[str, list[Recorded]] = {}  # interaction token -> followup posts, in order
         self.identified: list[dict[str, Any]] = []  # IDENTIFY payloads received
+        self.resumed: list[dict[str, Any]] = []  # RESUME payloads received
+        self.storm_left = 0  # REST calls still to be answered with `_storm_status`
+        self._storm_status = 502
+        self._storm_retry_after = 0.0
         self.heartbeats = 0
         self._failures: list[tuple[str, re.Pattern[str]]] = []  # (method, path) answered 400 once
         self._sockets: dict[int, web.WebSocketResponse] = {}  # shard id -> socket
+        self._sessions: dict[int, str] = {}  # shard id -> session id
         self._seq: dict[int, int] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -128,9 +141,34 @@ class FakeDiscord:
 
         return await self.wait_until(find, timeout)
 
+    async def answer_to(self, token: str, timeout: float = 10.0) -> Recorded:
+        """The bot's first message for an interaction: its response (type 4) or, after a defer, its
+        first followup. Wakes only this waiter (for load tests)."""
+        if token in self._answers:
+            return self._answers[token]
+        future = self._answer_waiters.setdefault(token, asyncio.get_running_loop().create_future())
+        return await asyncio.wait_for(asyncio.shield(future), timeout)
+
+    def _answered(self, token: str, rec: Recorded) -> None:
+        if token in self._answers:
+            return
+        self._answers[token] = rec
+        waiter = self._answer_waiters.pop(token, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(rec)
+
     def fail_next(self, method: str, pattern: str) -> None:
         """Answer the next REST call with this method and a path fully matching `pattern` with a 400."""
         self._failures.append((method, re.compile(pattern)))
+
+    def storm(self, n: int, status: int = 502, retry_after: float = 0.05) -> None:
+        """Answer the next `n` REST calls, whatever they are, with `status`: 429 (a rate limit, with
+        `retry_after` seconds, as Discord's edge sends it) or a 5xx (an outage)."""
+        self.storm_left, self._storm_status, self._storm_retry_after = n, status, retry_after
+
+    async def disconnect(self, shard_id: int = 0, code: int = 4000) -> None:
+        """Close a shard's gateway socket with `code` (4000: unknown error, resumable)."""
+        await self._sockets[shard_id].close(code=code, message=b"fake: going away")
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
         """Every shard has identified and been sent READY."""
@@ -140,10 +178,13 @@ class FakeDiscord:
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]
-        body = await request.json() if request.can_read_body else None
-        rec = Recorded(request.method, path, dict(request.query), body)
+        body, files = await read_body(request)
+        rec = Recorded(request.method, path, dict(request.query), body, files=files)
         self.requests.append(rec)
         try:
+            if self.storm_left > 0:
+                self.storm_left -= 1
+                return self._storm_response()
             for failure in self._failures:
                 if failure[0] == rec.method and failure[1].fullmatch(path):
                     self._failures.remove(failure)
@@ -151,6 +192,15 @@ class FakeDiscord:
             return await self._route(rec)
         finally:
             await self._notify()
+
+    def _storm_response(self) -> web.Response:
+        if self._storm_status == 429:
+            body = {"message": "You are being rate limited.", "retry_after": self._storm_retry_after, "global": False}
+            response = json_response(body, status=429)
+            response.headers["Via"] = "1.1 google"  # discord.py reads a 429 without it as a Cloudflare ban
+            response.headers["Retry-After"] = str(max(1, round(self._storm_retry_after)))
+            return response
+        return json_response({"message": "upstream connect error", "code": 0}, status=self._storm_status)
 
     async def _route(self, rec: Recorded) -> web.StreamResponse:
         m, p, app = rec.method, rec.path, re.escape(self.application_id)
@@ -179,12 +229,16 @@ class FakeDiscord:
                 return json_response(self.commands)
         if m == "POST" and (match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", p)):
             self.callbacks.setdefault(match[2], rec)
-            return self._callback(match[1], match[2], rec.body)
+            response = self._callback(match[1], match[2], rec.body, rec.files)
+            if response.status == 200 and rec.body.get("type") == 4:
+                self._answered(match[2], rec)
+            return response
         if match := re.fullmatch(rf"/webhooks/{app}/([^/]+)", p):
             token = match[1]
             if m == "POST" and token in self.interactions:
                 self.followups.setdefault(token, []).append(rec)
-                return json_response(self._new_message(token, rec.body))
+                self._answered(token, rec)
+                return json_response(self._new_message(token, self._with_files(rec.body, rec.files)))
         if match := re.fullmatch(rf"/webhooks/{app}/([^/]+)/messages/([^/]+)", p):
             token, message = match[1], match[2]
             msg = self._find_message(token, message)
@@ -212,7 +266,9 @@ class FakeDiscord:
             "type": command.get("type", 1),
         }
 
-    def _callback(self, interaction_id: str, token: str, body: dict[str, Any]) -> web.Response:
+    def _callback(
+        self, interaction_id: str, token: str, body: dict[str, Any], files: list[tuple[str, bytes]]
+    ) -> web.Response:
         interaction = self.interactions.get(token)
         if interaction is None or interaction["id"] != interaction_id:
             return json_response({"message": "Unknown interaction", "code": 10062}, status=404)
@@ -222,7 +278,7 @@ class FakeDiscord:
             )
         interaction["responded"] = body
         kind = body["type"]
-        data = body.get("data") or {}
+        data = self._with_files(body.get("data") or {}, files)
         ephemeral = bool(data.get("flags", 0) & EPHEMERAL)
         message = None
         if kind in (4, 5):  # a message, or "thinking…": both become the original response
@@ -247,13 +303,20 @@ class FakeDiscord:
             self.snowflake(), self.interactions[token], self.bot_user, data, original=original
         )
         self.messages[msg["id"]] = msg
+        if original:
+            self._originals.setdefault(token, msg)
         return msg
+
+    def _with_files(self, body: dict[str, Any], files: list[tuple[str, bytes]]) -> dict[str, Any]:
+        """A message body with its uploaded files as attachments (served from this fake's /cdn)."""
+        return with_uploads(body, files, self.snowflake, f"http://127.0.0.1:{self.port}/cdn")
 
     def _new_message(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
         """A followup. The first one after a live "thinking…" defer replaces it, keeping its visibility."""
         original = self.original(token)
         if original is not None and original["flags"] & LOADING and not original.get("deleted"):
-            original.update(content=body.get("content", ""), components=body.get("components", []))
+            original.update({k: body.get(k, []) for k in ("components", "embeds", "attachments")})
+            original["content"] = body.get("content", "")
             original["flags"] &= ~LOADING
             original["followup_flags"] = body.get("flags", 0)
             return original
@@ -266,10 +329,7 @@ class FakeDiscord:
         return msg if msg is not None and msg["interaction_token"] == token else None
 
     def original(self, token: str) -> dict[str, Any] | None:
-        for msg in self.messages.values():
-            if msg["interaction_token"] == token and msg["original"]:
-                return msg
-        return None
+        return self._originals.get(token)
 
     def visible_messages(self, token: str) -> list[dict[str, Any]]:
         """What the user finally sees for an interaction: its messages that were not deleted."""
@@ -294,6 +354,12 @@ class FakeDiscord:
             if op == HEARTBEAT:
                 self.heartbeats += 1
                 await ws.send_str(json.dumps({"op": HEARTBEAT_ACK}))
+            elif op == RESUME:  # after a disconnect: replay nothing, carry on with the same session
+                shard = next((sid for sid, session in self._sessions.items() if session == payload["d"]["session_id"]), 0)
+                self._sockets[shard] = ws
+                await self._dispatch(shard, "RESUMED", {})
+                self.resumed.append(payload["d"])
+                await self._notify()
             elif op == IDENTIFY:
                 d = payload["d"]
                 shard_id, count = d.get("shard", [0, 1])
@@ -310,7 +376,7 @@ class FakeDiscord:
         return ws
 
     def _ready(self, shard_id: int, count: int) -> dict[str, Any]:
-        session = f"session-{shard_id}-{self.snowflake()}"
+        session = self._sessions[shard_id] = f"session-{shard_id}-{self.snowflake()}"
         return ready_payload(self.bot_user, self.application_id, session, self.gateway_url, [shard_id, count])
 
     async def _dispatch(self, shard_id: int, event: str, data: dict[str, Any]) -> None:

@@ -1,23 +1,27 @@
-"""Discord's wire format as the fake server speaks it: recorded REST calls, snowflakes, and the
-payloads of users, messages, interactions, READY and the application (API v10)."""
+"""Discord's wire format as the fake server speaks it: recorded REST calls (JSON bodies, or multipart
+ones carrying files: `payload_json` and `files[n]`), snowflakes, and the payloads of users, messages
+with their attachments, interactions, READY and the application (API v10)."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from PIL import Image
 
 API_PREFIX = "/api/v10"
 EPHEMERAL = 1 << 6  # message flags
 LOADING = 1 << 7
 PERMISSIONS = "2248473465835073"
 # Gateway opcodes
-DISPATCH, HEARTBEAT, IDENTIFY, HELLO, HEARTBEAT_ACK = 0, 1, 2, 10, 11
+DISPATCH, HEARTBEAT, IDENTIFY, RESUME, HELLO, HEARTBEAT_ACK = 0, 1, 2, 6, 10, 11
 
 
 @dataclass
@@ -27,8 +31,54 @@ class Recorded:
     method: str
     path: str  # without the /api/v10 prefix
     query: dict[str, str]
-    body: Any  # parsed JSON, or None
+    body: Any  # parsed JSON (a multipart body's payload_json), or None
     at: float = field(default_factory=time.perf_counter)  # perf_counter when it arrived
+    files: list[tuple[str, bytes]] = field(default_factory=list)  # uploaded (filename, bytes), files[0] first
+
+
+async def read_body(request: web.Request) -> tuple[Any, list[tuple[str, bytes]]]:
+    """A REST body and its uploaded files: JSON, or multipart/form-data whose `payload_json` is the
+    JSON and whose `files[n]` parts are the files, as discord.py sends a message with attachments."""
+    if not request.can_read_body:
+        return None, []
+    if request.content_type != "multipart/form-data":
+        return await request.json(), []
+    form = await request.post()
+    files = sorted(
+        (int(m[1]), part.filename, part.file.read())
+        for name, part in form.items()
+        if (m := re.fullmatch(r"files\[(\d+)\]", name)) and not isinstance(part, str)
+    )
+    payload = form.get("payload_json")
+    return json.loads(payload) if isinstance(payload, str) else {}, [(name, data) for _, name, data in files]
+
+
+def with_uploads(body: dict[str, Any], files: list[tuple[str, bytes]], ids: Snowflakes, cdn: str) -> dict[str, Any]:
+    """`body` as Discord stores the message: its uploads become attachments (`body["attachments"]`
+    names them by index; images with their size), and an embed's `attachment://name` points at one."""
+    described = {a.get("id"): a for a in body.get("attachments", [])}
+    out = []
+    for i, (filename, data) in enumerate(files):
+        attachment_id = ids()
+        url = f"{cdn}/attachments/{attachment_id}/{filename}"
+        item = {"id": attachment_id, "filename": filename, "size": len(data), "url": url, "proxy_url": url}
+        if (description := described.get(i, described.get(str(i), {})).get("description")) is not None:
+            item["description"] = description
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                item.update(width=image.width, height=image.height, content_type=Image.MIME[image.format])
+        except Exception:  # not an image
+            item["content_type"] = "application/octet-stream"
+        out.append(item)
+    embeds = json.loads(json.dumps(body.get("embeds", [])))  # a copy: the recorded body stays as sent
+    for embed in embeds:
+        for key in ("image", "thumbnail"):
+            if url := (embed.get(key) or {}).get("url", ""):
+                match = next((a for a in out if url == f"attachment://{a['filename']}"), None)
+                if match is not None:
+                    embed[key] = {**embed[key], "url": match["url"], "proxy_url": match["url"],
+                                  "width": match.get("width"), "height": match.get("height")}
+    return {**body, "attachments": out, "embeds": embeds}
 
 
 class Snowflakes:
@@ -103,7 +153,7 @@ def message_payload(
         "content": data.get("content", ""),
         "components": data.get("components", []),
         "embeds": data.get("embeds", []),
-        "attachments": [],
+        "attachments": data.get("attachments", []),
         "mentions": [],
         "mention_roles": [],
         "mention_everyone": False,

@@ -21,6 +21,10 @@ class Gate:
     def model_versions(self) -> dict[str, str]:
         return self.poet.model_versions
 
+    @property
+    def rhyme_usage(self):
+        return self.poet.rhyme_usage
+
     def generate_batch(self, requests):
         self.batches.append(list(requests))
         self.entered.set()

@@ -2,7 +2,9 @@
 (tests/fakes/telegram_wire.py).
 
 Test side: `user_says` queues a user's message, `tap` queues a press on an inline button, `wait_for`
-awaits a call the bot makes, `fail_next` answers the next call of a method with 429 `retry_after`.
+awaits a call the bot makes, `fail_next` answers the next call of a method with 429 `retry_after`,
+`storm` the next N calls of any method with 429 or a 5xx. Photos are uploaded (sendPhoto, multipart);
+their buttons change by editMessageReplyMarkup or editMessageCaption, never editMessageText.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import itertools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +24,11 @@ from tests.fakes.telegram_wire import (
     NOT_MODIFIED,
     ApiError,
     Call,
+    check_caption,
     check_markup,
     check_text,
     error_response,
+    photo_sizes,
     read_params,
 )
 
@@ -48,12 +52,15 @@ class FakeTelegram:
         self._chats: dict[int, dict] = {}
         self._users: dict[int, dict] = {}
         self._failures: dict[str, list[ApiError]] = {}
+        self._storm: list[ApiError] = []  # answers to the next calls of any method but getUpdates
         self._changed = asyncio.Condition()  # notified when updates are queued (wakes long polls)
+        self._recorded = asyncio.Condition()  # notified after each recorded call (wait_until)
         self._waiters: list[tuple[Callable[[Call], bool], asyncio.Future[Call]]] = []
         self._tasks: set[asyncio.Task] = set()
         self._closing = False
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.confirmed = 0  # the highest update id the bot has confirmed (getUpdates offset - 1)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -116,13 +123,16 @@ class FakeTelegram:
         self._queue({"message": message})
         return message
 
-    def tap(self, user_id: int, message: dict, callback_data: str) -> str:
-        """Queue a press on an inline button of a message the bot sent; returns the callback query id."""
+    def tap(self, user_id: int, message: dict, callback_data: str, *, too_old: bool = False) -> str:
+        """Queue a press on an inline button of a message the bot sent; returns the callback query id.
+        `too_old`: the query expired before the bot saw it (a tap queued while the bot was down), so
+        answering it is a 400, as on Telegram."""
         buttons = [b for row in message.get("reply_markup", {}).get("inline_keyboard", []) for b in row]
         if callback_data not in {b.get("callback_data") for b in buttons}:
             raise ValueError(f"no button with callback_data {callback_data!r} on that message")
         query_id = str(next(self._query_ids) + 4_000_000_000_000_000)
-        self._open_queries.add(query_id)
+        if not too_old:
+            self._open_queries.add(query_id)
         stored = self.messages[(message["chat"]["id"], message["message_id"])]
         self._queue(
             {
@@ -145,6 +155,19 @@ class FakeTelegram:
     def error_next(self, method: str, code: int, description: str) -> None:
         """Answer the next call of `method` with this HTTP error (502 Bad Gateway, 400 Bad Request...)."""
         self._failures.setdefault(method, []).append(ApiError(code, description))
+
+    def storm(self, n: int, code: int = 502, retry_after: int = 1) -> None:
+        """Answer the next `n` calls of any method but getUpdates with 429 (`retry_after` seconds) or
+        another HTTP error (502 Bad Gateway...), whatever they are: a flood limit or an outage."""
+        if code == 429:
+            error = ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
+        else:
+            error = ApiError(code, {502: "Bad Gateway", 500: "Internal Server Error"}.get(code, "Error"))
+        self._storm.extend([error] * n)
+
+    @property
+    def storm_left(self) -> int:
+        return len(self._storm)
 
     # ------------------------------------------------------------ test side: what the bot did
 
@@ -175,12 +198,26 @@ class FakeTelegram:
         finally:
             self._waiters.remove(waiter)
 
+    async def wait_until(self, check: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Wait until `check()` (looked at after every recorded call) is truthy, and return it."""
+        async with asyncio.timeout(timeout):
+            async with self._recorded:
+                while not (value := check()):
+                    await self._recorded.wait()
+                return value
+
     async def reply_to(self, chat_id: int, *, after: int = 0, timeout: float = 10.0) -> dict:
         """The next message the bot sends into a chat; `after`: an index into `calls` to search from."""
         call = await self.wait_for(
             "sendMessage", lambda c: c.params.get("chat_id") == chat_id, after=after, timeout=timeout
         )
         return call.result
+
+    async def photo_to(self, chat_id: int, *, after: int = 0, timeout: float = 10.0) -> Call:
+        """The next photo the bot sends into a chat (the call: its params hold the uploaded bytes)."""
+        return await self.wait_for(
+            "sendPhoto", lambda c: c.params.get("chat_id") == chat_id, after=after, timeout=timeout
+        )
 
     def message(self, chat_id: int, message_id: int) -> dict:
         """The current state of a message (after any edits)."""
@@ -197,6 +234,8 @@ class FakeTelegram:
         try:
             if self._failures.get(method):
                 raise self._failures[method].pop(0)
+            if self._storm and method != "getUpdates":
+                raise self._storm.pop(0)
             handler = getattr(self, f"_api_{method}", None)
             if handler is None:
                 raise ApiError(404, "Not Found")
@@ -216,10 +255,18 @@ class FakeTelegram:
         for matches, future in self._waiters:  # each waiter checks only the new call
             if not future.done() and matches(call):
                 future.set_result(call)
+        self._spawn(self._notify_recorded())
+
+    async def _notify_recorded(self) -> None:
+        async with self._recorded:
+            self._recorded.notify_all()
 
     def _queue(self, update: dict) -> None:
         self._updates.append({"update_id": next(self._update_ids), **update})
-        task = asyncio.get_running_loop().create_task(self._notify())
+        self._spawn(self._notify())
+
+    def _spawn(self, notify: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(notify)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -266,6 +313,9 @@ class FakeTelegram:
         timeout = float(params.get("timeout") or 0)
         if offset:  # Telegram forgets every update below the offset once it is asked for it
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            if offset - 1 > self.confirmed:
+                self.confirmed = offset - 1
+                self._spawn(self._notify_recorded())
 
         def pending() -> list[dict]:
             return [u for u in self._updates if u["update_id"] >= offset][:limit]
@@ -307,18 +357,28 @@ class FakeTelegram:
         return True
 
     def _api_sendMessage(self, params: dict) -> dict:
+        return self._send(params, text=params.get("text") or "")
+
+    def _api_sendPhoto(self, params: dict) -> dict:
+        """An uploaded photo (multipart: its bytes stay in the call's params["photo"]), with a caption."""
+        caption = {"caption": check_caption(params["caption"])} if params.get("caption") else {}
+        return self._send(params, photo=photo_sizes(params.get("photo")), **caption)
+
+    def _send(self, params: dict, **content: Any) -> dict:
+        """A new message from the bot: `content` is its text, or its photo and caption."""
         chat_id = params.get("chat_id")
         if chat_id not in self._chats:
             if chat_id in self._users:  # a user who never opened a private chat with the bot
                 raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
             raise ApiError(400, "Bad Request: chat not found")
-        text = check_text(params.get("text") or "")
+        if "text" in content:
+            check_text(content["text"])
         message: dict[str, Any] = {
             "message_id": self._next_message_id(chat_id),
             "from": self._bot_user(),
             "chat": self._chats[chat_id],
             "date": int(time.time()),
-            "text": text,
+            **content,
         }
         reply_to = (params.get("reply_parameters") or {}).get("message_id")
         if reply_to is not None and (chat_id, reply_to) in self.messages:
@@ -329,18 +389,28 @@ class FakeTelegram:
         return message
 
     def _api_editMessageReplyMarkup(self, params: dict) -> dict:
-        message = self._stored(params)
-        return self._edit(message, message.get("text", ""), params)
+        """New buttons under any message, a text or a photo."""
+        return self._edit(self._stored(params), {}, params)
 
     def _api_editMessageText(self, params: dict) -> dict:
-        return self._edit(self._stored(params), check_text(params.get("text") or ""), params)
+        message = self._stored(params)
+        if "text" not in message:  # a photo: only its caption and buttons can change
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
+        return self._edit(message, {"text": check_text(params.get("text") or "")}, params)
 
-    def _edit(self, message: dict, text: str, params: dict) -> dict:
-        """New text and markup for a message; Telegram refuses an edit that changes neither."""
+    def _api_editMessageCaption(self, params: dict) -> dict:
+        message = self._stored(params)
+        if "text" in message:
+            raise ApiError(400, "Bad Request: there is no caption in the message to edit")
+        return self._edit(message, {"caption": check_caption(params.get("caption") or "")}, params)
+
+    def _edit(self, message: dict, content: dict, params: dict) -> dict:
+        """New content (text or caption; none: the buttons alone) and markup for a message; Telegram
+        refuses an edit that changes nothing."""
         markup = check_markup(params["reply_markup"]) if params.get("reply_markup") else None
-        if text == message.get("text") and markup == message.get("reply_markup"):
+        if all(message.get(k) == v for k, v in content.items()) and markup == message.get("reply_markup"):
             raise ApiError(400, NOT_MODIFIED)
-        message["text"] = text
+        message.update(content)
         if markup is None:
             message.pop("reply_markup", None)
         else:

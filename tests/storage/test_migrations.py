@@ -1,13 +1,11 @@
 """Migrations: a database of the first release (create_all, no alembic_version) is upgraded in place
 with no row lost; a fresh database is exactly storage/models.py; the same on PostgreSQL when one
-answers at postgresql+psycopg://postgres@127.0.0.1:5432/test."""
+answers (the `postgres_url` fixture of tests/conftest.py: a fresh schema per test)."""
 
 from __future__ import annotations
 
 import sqlite3
-import uuid
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
@@ -16,8 +14,6 @@ from sqlmodel import Session, SQLModel, select
 from storage import queries as q
 from storage.db import make_engine, migrate
 from storage.models import Decoding, Poem, Rating, User
-
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 # What SQLModel.metadata.create_all wrote on SQLite before the migrations (storage/models.py at the
 # first release), verbatim.
@@ -92,7 +88,7 @@ def assert_upgraded_in_place(old: Engine, url: str) -> None:
     old.dispose()
     engine = make_engine(url)
     try:
-        assert version(engine) == "0002"
+        assert version(engine) == "0003"
         assert_schema_is_the_models(engine)
         assert rows(engine) == before  # no row lost or changed
         check_old_and_new_poems(engine)
@@ -166,7 +162,7 @@ def test_revision_0001_is_the_first_release_schema(tmp_path):
 def test_a_fresh_database_is_exactly_the_models(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     try:
-        assert version(engine) == "0002"
+        assert version(engine) == "0003"
         assert_schema_is_the_models(engine)
     finally:
         engine.dispose()
@@ -177,7 +173,7 @@ def test_a_second_start_changes_nothing(tmp_path):
     make_engine(url).dispose()
     engine = make_engine(url)
     try:
-        assert version(engine) == "0002"
+        assert version(engine) == "0003"
     finally:
         engine.dispose()
 
@@ -185,30 +181,10 @@ def test_a_second_start_changes_nothing(tmp_path):
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def postgres_url():
-    """A fresh schema of the test database, dropped afterwards; the URL points its search_path there."""
-    try:
-        import psycopg
-    except ImportError:
-        pytest.skip("psycopg is not installed (it comes with the test extra: pip install -e '.[test]')")
-    try:
-        admin = psycopg.connect(POSTGRES.replace("+psycopg", ""), connect_timeout=3, autocommit=True)
-    except psycopg.OperationalError as e:
-        pytest.skip(f"no PostgreSQL answers at {POSTGRES}: {str(e).strip()}")
-    schema = f"yinshi_test_{uuid.uuid4().hex[:12]}"
-    admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        admin.close()
-
-
 def test_postgres_fresh_database_is_exactly_the_models(postgres_url):
     engine = make_engine(postgres_url)
     try:
-        assert version(engine) == "0002"
+        assert version(engine) == "0003"
         assert_schema_is_the_models(engine)
     finally:
         engine.dispose()

@@ -1,4 +1,5 @@
-"""Storage: ratings, privacy (hashed ids, forgetting) and durability on a fresh SQLite file per test."""
+"""Storage: ratings, privacy (hashed ids, forgetting) and durability, each test on a fresh SQLite file
+and a fresh PostgreSQL schema (tests/conftest.py `database_url`; SQLite's file layout on SQLite only)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,12 @@ SALT = "test-salt"
 RAW_ID = "tg-user-98765432123"
 
 
-@pytest.fixture
-def db_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'sub' / 'yinshi.db'}"
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def db(db_url) -> Engine:
-    engine = make_engine(db_url)
+def db(database_url) -> Engine:
+    engine = make_engine(database_url)
     yield engine
     engine.dispose()
 
@@ -48,12 +47,15 @@ def _count(s: Session, model) -> int:
     return s.exec(select(func.count()).select_from(model)).one()
 
 
-def test_sqlite_file_in_wal_mode_with_foreign_keys(db, db_url, tmp_path):
+def test_sqlite_file_in_wal_mode_with_foreign_keys(tmp_path):
+    db = make_engine(f"sqlite:///{tmp_path / 'sub' / 'yinshi.db'}")
     assert (tmp_path / "sub" / "yinshi.db").exists()  # the directory was created
     with db.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() > 0
+        assert conn.execute(text("PRAGMA secure_delete")).scalar() == 1
+    db.dispose()
 
 
 def test_get_or_create_user_is_stable_and_per_platform(db):
@@ -65,7 +67,8 @@ def test_get_or_create_user_is_stable_and_per_platform(db):
         assert _count(s, User) == 2
 
 
-def test_raw_user_id_never_stored(db, db_url, tmp_path):
+@sqlite_only
+def test_raw_user_id_never_stored(db, tmp_path):
     with Session(db) as s:
         user = _user(s)
         poem = _poem(s, user)
@@ -74,7 +77,7 @@ def test_raw_user_id_never_stored(db, db_url, tmp_path):
         assert user.user_hash == q.hash_user_id(platform="telegram", user_id=RAW_ID, salt=SALT)
         assert user.user_hash != q.hash_user_id(platform="telegram", user_id=RAW_ID, salt="other-salt")
     db.dispose()  # checkpoint the WAL into the file
-    blob = b"".join(p.read_bytes() for p in (tmp_path / "sub").iterdir())
+    blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert RAW_ID.encode() not in blob
     assert b"98765432123" not in blob
 
@@ -123,15 +126,15 @@ def test_rating_a_missing_poem_fails(db):
             q.rate_poem(session=s, user=_user(s), poem_id=999, score=3)
 
 
-def test_ratings_survive_reopening(db_url):
-    first = make_engine(db_url)
+def test_ratings_survive_reopening(database_url):
+    first = make_engine(database_url)
     with Session(first) as s:
         user = _user(s)
         poem = _poem(s, user, latent=[0.25, -1.5])
         q.rate_poem(session=s, user=user, poem_id=poem.id, score=4)
         poem_id = poem.id
     first.dispose()
-    second = make_engine(db_url)
+    second = make_engine(database_url)
     with Session(second) as s:
         user = _user(s)
         assert q.get_rating(session=s, user=user, poem_id=poem_id).score == 4
@@ -220,3 +223,10 @@ def test_register_model_version_keeps_one_active(db):
         assert q.active_model_version(session=s, name="vae").version == "v1"
         again = q.register_model_version(session=s, name="gan", version="v2", path="/m/gan2b.pt")
         assert again.id == v2.id and again.path == "/m/gan2b.pt"
+
+
+@pytest.mark.parametrize("poem_id", [0, -1, 2**31, 2**63, 10**40])
+def test_an_id_no_id_column_can_hold_is_no_poem(db, poem_id):
+    """Not an OverflowError (SQLite, 2^63) or a NumericValueOutOfRange (PostgreSQL INTEGER, 2^31)."""
+    with Session(db) as s:
+        assert q.get_poem(session=s, poem_id=poem_id) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.decoding.names import parse_model, validate_heads, validate_keyword
+from engine.decoding.names import parse_model, resolve_keyword, validate_heads, validate_keyword
 from engine.errors import InvalidInput, YinshiError
 from engine.prosody.forms import FORMS
 
@@ -31,14 +31,47 @@ def test_a_keyword_is_stripped_and_at_most_four_chinese_characters():
         validate_keyword("   ")
 
 
-def test_other_text_falls_back_in_the_engine_but_not_in_a_chat():
-    assert validate_keyword("phone") == "phone"  # the Poet writes about a theme instead, with a note
+def test_other_text_passes_to_the_poet_in_every_front_end():
+    assert validate_keyword("spring") == "spring"  # the Poet writes on 春, with a note
+    assert validate_keyword("hello, my old friend") == "hello, my old friend"
     with pytest.raises(InvalidInput) as err:
-        validate_keyword("phone", fallback=False)
-    assert "汉字" in err.value.zh and "Chinese characters" in err.value.en
-    with pytest.raises(InvalidInput) as err:
-        validate_keyword("床前明月光，疑是地上霜。", fallback=False)  # a poem sent as a keyword
-    assert "/check" in err.value.en
+        validate_keyword("床前明月光，疑是地上霜。")  # a poem sent as a keyword
+    assert "/check" in err.value.en and "太长" in err.value.zh
+    with pytest.raises(InvalidInput):
+        validate_keyword("x" * 65)
+
+
+VOCAB = {"春": 900, "月": 800, "机": 300, "手": 500, "山": 700, "长城": 40, "长": 400, "城": 300}
+
+
+def _usable(word: str) -> bool:
+    return word in VOCAB
+
+
+def _count(word: str) -> int:
+    return VOCAB.get(word, 0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "keyword", "note"),
+    [
+        ("月", "月", None),
+        ("長城", "长城", None),  # traditional and variant forms are the same keyword
+        ("spring", "春", "译作「春」"),
+        ("The Moon", "月", "Wrote about 「月」 for 'The Moon'"),
+        ("手机", "机", "取其「机」"),  # the head of the compound
+        ("长城万", "长城", "取其「长城」"),
+        ("qwzx", "山", "改以「山」"),
+        ("🌸", "山", "instead"),
+    ],
+)
+def test_a_keyword_the_model_cannot_write_becomes_a_related_one_with_a_note(raw, keyword, note):
+    got, said = resolve_keyword(raw, _usable, _count, "山")
+    assert got == keyword
+    if note is None:
+        assert said is None
+    else:
+        assert note in said and " / " in said  # both languages
 
 
 def test_heads_drop_separators_and_become_simplified():

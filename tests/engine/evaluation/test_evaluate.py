@@ -196,3 +196,23 @@ def test_eval_command_refuses_bad_input_in_both_languages():
     assert result.exit_code == 2 and "JSONL" in result.output and "baseline" in result.output
     result = runner.invoke(app, ["eval", "--baseline", "nonsense", "--no-cache"])
     assert result.exit_code == 2 and "未知基线" in result.output and "Unknown baseline" in result.output
+
+
+def test_character_figures_against_the_corpus():
+    import numpy as np
+
+    from engine.evaluation.vocabulary import char_figures
+    from engine.prosody.usage import RhymeUsage
+
+    chars = "".join(chr(0x4E00 + i) for i in range(2000))  # the corpus: 2,000 characters, the first commonest
+    probs = np.linspace(2.0, 1.0, 2000)
+    probs /= probs.sum()
+    poems = [("一丁七万", "丈三上下"), ("一一一一", "疎影隠居")]
+    fig = char_figures(poems, chars, probs)
+    assert fig["distinct_chars"] == 12 and fig["variant_poems"] == 1
+    assert fig["beyond_top_share"] == pytest.approx(4 / 16)  # 疎影隠居 lie beyond the 1,000 commonest
+    assert fig["overused_chars"] >= 1 and fig["overused"].startswith("一")
+    usage = RhymeUsage({"书": {"上平六鱼": 99, "上平四支": 1}, "枝": {"上平四支": 9}})
+    fig = char_figures([("红豆生南国", "春来发几枝", "愿君多采撷", "此物最相书")], chars, probs,
+                       get_prosody("pingshui"), usage)
+    assert fig["rare_rhyme_rate"] == 0.5 and fig["rhyme_chars"] == 2

@@ -4,76 +4,24 @@ RemoteEngine, the client engine adapters use to reach it from another process.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import re
 import socket
 
-import aiohttp
 import pytest
-from aiohttp import web
 
 from engine.errors import EngineUnavailable, InvalidInput, Overloaded
 from engine.request import PoemRequest, PoemResult
-from engine.serving.async_engine import AsyncEngine, EngineOptions
-from engine.serving.http_api import MAX_BODY_BYTES, make_app
+from engine.serving.async_engine import AsyncEngine
+from engine.serving.http_api import MAX_BODY_BYTES
 from engine.serving.remote_engine import RemoteEngine
+from tests.engine.serving.http_helpers import (
+    HAN,
+    JINGYESI,
+    assert_bilingual,
+    options,
+    serving,
+    until,
+)
 from tests.fakes.gated_poet import Gate
-
-HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
-LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
-JINGYESI = "床前明月光，疑是地上霜。举头望明月，低头思故乡。"
-
-
-def options(**overrides) -> EngineOptions:
-    return EngineOptions(**{"request_timeout_s": 60.0, **overrides})
-
-
-@contextlib.asynccontextmanager
-async def serving(engine: AsyncEngine):
-    """`make_app(engine)` on a free port of 127.0.0.1; yields its base URL."""
-    runner = web.AppRunner(make_app(engine))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-@pytest.fixture
-async def engine(tiny_poet):
-    async with AsyncEngine(tiny_poet, options()) as engine:
-        yield engine
-
-
-@pytest.fixture
-async def base_url(engine):
-    async with serving(engine) as url:
-        yield url
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-async def until(condition, limit_s: float = 30.0) -> None:
-    """Poll `condition` on the event loop (an ordering aid, never a speed assertion)."""
-    for _ in range(int(limit_s / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never became true")
-
-
-def assert_bilingual(body: dict) -> dict:
-    err = body["error"]
-    assert HAN.search(err["zh"]), err
-    assert len(LATIN_WORD.findall(err["en"])) >= 2, err
-    return err
 
 
 async def test_poems_come_with_their_prosody_check(base_url, http, engine):

@@ -1,0 +1,79 @@
+"""Characters like real poets': a per-character logit offset learnt from the model's own poems.
+
+A generator trained for under an epoch writes its favourite characters too often (暝 径 涯 …) and the
+corpus's less common ones too rarely. `measure` writes `n` poems with the production decoding on
+keywords and forms of training poems and compares each character's count g with the count e the
+corpus's frequency predicts for as many characters:
+
+    ratio = log((g + PSEUDO) / (e + PSEUDO))
+
+`yinshi models associations` stores it with the checkpoint (associations["char_ratio"]); decoding
+offsets each logit by `offsets(ratio)` = -ALPHA * ratio, clipped to [-CLIP_DOWN, CLIP_UP], folded
+into the output bias (engine/decoding/output_head.py): it costs nothing per poem. The offsets
+lower over-used characters more than they raise rare ones: raising many rare characters at once
+made the poems easier to tell from real ones (the eval classifier), not harder.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import torch
+
+from engine.errors import YinshiError
+from engine.request import PoemRequest
+from engine.text.han import is_han
+
+ALPHA = 0.5  # share of the log ratio corrected
+PSEUDO = 3.0  # counts added to both sides: a character seen or expected a few times moves little
+CLIP_DOWN, CLIP_UP = 1.0, 0.5  # the largest offsets, in logits
+SEED = 1_000_000  # calibration seeds start here (evaluation uses 0, 1, …)
+
+
+def offsets(ratio: torch.Tensor) -> torch.Tensor:
+    """The logit offsets (V,) of a stored ratio."""
+    return (-ALPHA * ratio.float()).clamp_(-CLIP_DOWN, CLIP_UP)
+
+
+def training_requests(poems: Sequence[tuple[Sequence[str], str, str]], n: int, kind: str, seed: int = 0,
+                      known=lambda ch: True) -> list[PoemRequest]:
+    """n requests on the keywords and forms of training poems ((lines, form, title) each): a title
+    character the poem also uses (a reader's keyword for it), else its first character."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        lines, form, title = poems[rng.randrange(len(poems))]
+        text = "".join(lines)
+        keys = [ch for ch in dict.fromkeys(title) if ch in text and known(ch)] or [text[0]]
+        out.append(PoemRequest(keyword=rng.choice(keys), form=form, model=kind, seed=SEED + seed * n + i))
+    return out
+
+
+def measure(poet, kind: str, requests: Sequence[PoemRequest], batch: int = 256) -> tuple[torch.Tensor, dict]:
+    """The log ratio (V,) of the model `kind`'s character counts over the corpus's (written without
+    any offsets; 0 for characters the corpus never uses), and figures of the poems it wrote."""
+    m = poet.models[kind]
+    counts = m.associations["char_counts"].double()
+    corpus = counts / counts.sum()
+    saved = m.associations.pop("char_ratio", None)
+    m.heads.clear()  # rebuilt without offsets
+    gen = torch.zeros(len(m.vocab), dtype=torch.float64)
+    try:
+        for i in range(0, len(requests), batch):
+            for res in poet.generate_batch(list(requests[i : i + batch])):
+                if isinstance(res, YinshiError):
+                    continue
+                ids = [m.vocab.stoi[ch] for line in res.lines for ch in line if is_han(ch) and ch in m.vocab.stoi]
+                gen += torch.bincount(torch.tensor(ids, dtype=torch.long), minlength=len(m.vocab)).double()
+    finally:
+        if saved is not None:
+            m.associations["char_ratio"] = saved
+        m.heads.clear()
+    total = gen.sum()
+    ratio = torch.log((gen + PSEUDO) / (corpus * total + PSEUDO))
+    ratio[counts == 0] = 0.0  # specials, punctuation and characters the corpus never uses
+    top = torch.argsort(-corpus)[:1000]
+    figures = {"poems": len(requests), "distinct_chars": int((gen > 0).sum()),
+               "top_share": round(float(gen[top].sum() / total), 4) if total else None}
+    return ratio.half(), figures

@@ -1,0 +1,21 @@
+"""Variant and Japanese forms become standard simplified characters; distinct characters stay."""
+
+from __future__ import annotations
+
+from engine.text.cleaning import clean_paragraphs
+from engine.text.script import to_standard
+
+
+def test_variant_and_japanese_forms_become_standard_simplified():
+    assert to_standard("隠頼浄髪疎鴈蘂") == "隐赖净发疏雁蕊"
+    assert to_standard("簷髙劒歳") == "檐高剑岁"
+
+
+def test_distinct_characters_that_variant_tables_list_are_kept():
+    # char-converter's table maps 园 → 圆, 机 → 几, 玖 → 九; OpenCC's jp2t maps 芸 → 藝, 欠 → 缺
+    text = "园机玖芸欠郎予兹窟砂檐春江花月夜"
+    assert to_standard(text) == text
+
+
+def test_the_corpus_pipeline_writes_standard_forms():
+    assert clean_paragraphs(["疎影横斜水清浅，暗香浮動月黄昏。"]) == ("疏影横斜水清浅", "暗香浮动月黄昏")

@@ -1,0 +1,66 @@
+"""The registry: the shipped models are the first champions; versions are recorded with their
+parent, status and sha256; promoting and rolling back move aliases only; writes are atomic."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.errors import InvalidInput
+from learning.registry import Registry, sha256_file
+
+
+@pytest.fixture
+def reg(tmp_path, tiny_model_dir) -> Registry:
+    r = Registry(tmp_path / "registry")
+    r.seed_shipped(tiny_model_dir)
+    return r
+
+
+def test_the_shipped_models_are_the_first_champions(reg, tiny_model_dir):
+    for name in ("gan", "vae"):
+        champ = reg.champion(name)
+        assert champ.status == "champion" and champ.method == "shipped" and champ.parent is None
+        assert champ.sha256 == sha256_file(tiny_model_dir / name / "model.pt")
+        assert (reg.path(champ) / "model.pt").exists()
+    assert reg.seed_shipped(tiny_model_dir) == []  # idempotent
+    listed = json.loads(json.dumps([v.to_dict() for v in reg.list_versions()]))
+    assert {"name", "version", "status", "sha256", "parent"} <= set(listed[0])
+
+
+def test_promote_and_rollback_move_the_alias(reg, tiny_model_dir):
+    first = reg.champion("gan").version
+    v1 = reg.next_version("gan")
+    reg.add("gan", v1, tiny_model_dir / "gan", parent=first, method="raft")
+    assert reg.get("gan", v1).status == "candidate" and reg.champion("gan").version == first
+    reg.promote("gan", v1, "challenger")
+    assert reg.challenger("gan").version == v1 and reg.champion("gan").version == first
+    reg.promote("gan", v1, "champion")
+    assert reg.champion("gan").version == v1 and reg.challenger("gan") is None
+    assert reg.get("gan", first).status == "archived"
+    back = reg.rollback("gan")
+    assert back.version == first and reg.champion("gan").version == first
+    assert reg.get("gan", v1).status == "rejected"
+    with pytest.raises(InvalidInput) as e:
+        reg.rollback("gan")
+    assert "roll back" in str(e.value) and "回退" in str(e.value)
+
+
+def test_a_rejected_version_cannot_be_promoted_by_accident(reg, tiny_model_dir):
+    v = reg.next_version("vae")
+    reg.add("vae", v, tiny_model_dir / "vae", parent=reg.champion("vae").version, method="raft")
+    reg.update("vae", v, status="rejected")
+    with pytest.raises(InvalidInput):
+        reg.promote("vae", v)
+
+
+def test_writes_leave_no_temporary_files_and_survive_a_half_written_copy(reg, tiny_model_dir):
+    v = reg.next_version("gan")
+    stale = reg.root / "gan" / v  # a copy a killed process renamed but never recorded
+    stale.mkdir()
+    (stale / "model.pt").write_bytes(b"half")
+    reg.add("gan", v, tiny_model_dir / "gan", parent=reg.champion("gan").version, method="raft")
+    assert reg.get("gan", v).sha256 == sha256_file(tiny_model_dir / "gan" / "model.pt")
+    assert not [p for p in reg.root.rglob("*") if ".tmp" in p.name]
+    json.loads(reg.file.read_text())
