@@ -25,7 +25,7 @@ from engine.device import resolve_device
 from engine.errors import InvalidInput, UnknownKeyword, YinshiError
 from engine.models import checkpoint
 from engine.models.encoding import MAX_KEYWORD, keyword_ids
-from engine.models.int8_lm import Int8Decoder
+from engine.models.int8_lm import Int8Decoder, int8_is_faster
 from engine.models.poem_lm import PoemLM, PoemLMConfig
 from engine.models.vae import PoemVAE, VAEConfig
 from engine.prosody.forms import FORMS, PING, ZE, forms_of_length, parse_form, templates
@@ -97,7 +97,7 @@ def model_from_blob(blob: dict, device, quantize: bool = False) -> LoadedModel:
     checkpoint.load_state(net, blob["model"])
     net.to(device).eval()
     int8 = None
-    if quantize and device.type == "cpu":
+    if quantize and device.type == "cpu" and int8_is_faster():  # int8 only where this CPU runs it faster
         int8 = Int8Decoder(net.decoder if kind == "vae" else net)
     meta = blob["meta"]
     version = meta.get("version") or f"{kind}-{meta.get('data_hash', 'dev')[:8]}"
