@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from app.commands import bench, check, data, evaluate, models, poem, run, serve, train
+from app.commands import bench, check, data, evaluate, finetune, models, poem, run, serve, train
 
 app = typer.Typer(help="Yinshi 吟诗: classical Chinese poetry generator and chat bot.", no_args_is_help=True)
 
@@ -18,6 +18,7 @@ app.add_typer(data.data_app, name="data")
 app.command("train")(train.train_command)
 app.command("eval")(evaluate.eval_command)
 app.add_typer(models.models_app, name="models")
+app.add_typer(finetune.finetune_app, name="finetune")
 app.command("bench")(bench.bench_command)
 app.command("serve")(serve.serve_command)
 app.command("run")(run.run_command)

@@ -102,9 +102,10 @@ def api_limiter(settings: Settings) -> RateLimiter | None:
 
 @contextlib.asynccontextmanager
 async def open_engine(settings: Settings, **overrides) -> AsyncIterator:
-    """The trained models behind the batching AsyncEngine, closed on exit; or, when
-    YINSHI_ENGINE_URL is set, a client of a `yinshi serve` process elsewhere. `overrides` go to
-    `load_poet`."""
+    """The trained models of settings.model_dir behind the batching AsyncEngine, closed on exit;
+    or, when YINSHI_ENGINE_URL is set, a client of a `yinshi serve` process elsewhere. `overrides`
+    go to `load_poet`. (`yinshi run` and `yinshi serve` serve the model registry's champions
+    instead: app/learning_loop.py.)"""
     if settings.engine_url:
         from engine.errors import EngineUnavailable
         from engine.serving.remote_engine import RemoteEngine

@@ -2,7 +2,8 @@
 
 Telegram runs when TELEGRAM_BOT_TOKEN is set, Discord when DISCORD_BOT_TOKEN is set; with neither
 (or with --console) the console REPL runs. SIGINT/SIGTERM set a shared stop event and every adapter
-shuts down; if one adapter fails the others are cancelled. `yinshi run` (app/commands/run.py) starts it.
+shuts down; if one adapter fails the others are cancelled. The learning loop (app/learning_loop.py)
+runs beside them: new champions swapped in, challengers on trial, fine-tuning on schedule. `yinshi run` (app/commands/run.py) starts it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 from collections.abc import Coroutine
 from pathlib import Path
 
+from app.learning_loop import serving_engine
 from app.poets import open_engine
 from app.settings import Settings
 from bot.service import BotService
@@ -58,8 +60,12 @@ async def serve(settings: Settings, *, console: bool = False) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / not main thread
             loop.add_signal_handler(sig, stop.set)
     try:
-        async with open_engine(settings) as engine:
-            service = BotService(engine, db, settings)
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.engine_url:  # the remote `yinshi serve` runs the learning loop
+                engine, learning = await stack.enter_async_context(open_engine(settings)), None
+            else:
+                engine, learning = await stack.enter_async_context(serving_engine(settings, db))
+            service = BotService(engine, db, settings, stats_extra=learning.stats_lines if learning else None)
             log.info("serving with models %s", engine.model_versions)
             async with asyncio.TaskGroup() as tg:
                 for run in adapter_runs(service, settings, stop, console=console):

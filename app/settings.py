@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from learning.online import CHALLENGER_SHARE
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
@@ -45,6 +47,15 @@ class Settings(BaseSettings):
     engine_url: str | None = None  # e.g. http://127.0.0.1:8080: use a `yinshi serve` engine over HTTP
     # (it sends http_api_token when set)
 
+    # the learning loop (learning/, app/learning_loop.py): the registry's champions serve
+    registry_poll_s: float = 5.0  # how often a running app looks for a new champion or challenger
+    finetune_interval_s: float = 21600  # how often it looks for enough new ratings to fine-tune; 0: never
+    finetune_min_ratings: int = 200  # new liked (4–5★) or disliked (1–2★) ratings of a generator a cycle needs
+    finetune_models: list[str] = Field(default_factory=lambda: ["gan", "vae"])  # env: '["gan", "vae"]'
+    challenger_share: float = Field(default=CHALLENGER_SHARE, ge=0, le=1)  # users a model on trial writes
+    # for; 0: a candidate that passes the gate becomes the champion at once
+    online_check_s: float = 300  # how often the ratings of a model on trial are weighed (promote or drop)
+
     # storage
     database_url: str | None = None  # default: sqlite file in data_dir
     user_id_salt: str = "yinshi-default-salt-change-me"
@@ -77,6 +88,11 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def registry_dir(self) -> Path:
+        """The model registry (learning/registry.py): every fine-tuned version and which one serves."""
+        return self.data_dir / "registry"
 
     @property
     def resolved_database_url(self) -> str:

@@ -43,9 +43,11 @@ from engine.errors import InvalidInput, YinshiError, echo
 from engine.prosody.check import check_poem
 from engine.prosody.forms import form_for_shape
 from engine.request import PoemRequest, PoemResult
+from storage import queries
 
 log = logging.getLogger(__name__)
 Show = Callable[[Reply], Awaitable[object]]  # an adapter showing a rating's reply
+StatsExtra = Callable[[], Awaitable[list[str]]]  # more lines for admins' /stats (app: the learning loop)
 
 class PoemEngine(Protocol):
     """engine.serving's AsyncEngine or RemoteEngine."""
@@ -80,6 +82,7 @@ class BotService:
         *,
         limiter: RateLimiter | None = None,
         rng: random.Random | None = None,
+        stats_extra: StatsExtra | None = None,
     ):
         self.engine = engine
         self.db = db
@@ -87,6 +90,7 @@ class BotService:
         self.settings = settings
         self.limiter = limiter if limiter is not None else RateLimiter(settings.rate_limit_per_minute)
         self.rng = rng if rng is not None else random.Random()
+        self.stats_extra = stats_extra
         self.turns = Turns()  # one rating at a time per user
         self.poems = GroupCommit(self.records.store_poems)  # concurrent poems share one commit
 
@@ -250,13 +254,16 @@ class BotService:
         if f"{user.platform}:{user.user_id}" not in self.settings.admin_ids:
             raise InvalidInput("只有管理员可以查看统计。", "Only admins can see the statistics.")
         rows = await asyncio.to_thread(self.records.stats)
-        if not rows:
-            return Reply(text=bilingual("还没有评分。", "No ratings yet."), ephemeral=True)
-        lines = ["评分统计 · Ratings by model version"]
+        lines = ["评分统计 · Ratings by model version"] if rows else [bilingual("还没有评分。", "No ratings yet.")]
         for r in rows:
             dist = " ".join(f"{s}★:{r.distribution[s]}" for s in range(1, 6))
             name = MODEL_TITLES.get(r.model, r.model)
             lines.append(f"{name} {r.model_version}: n={r.count} mean={r.mean:.2f}  {dist}")
+        if self.stats_extra is not None:
+            try:
+                lines += await self.stats_extra()
+            except Exception:  # the ratings above still answer
+                log.exception("the extra /stats lines failed")
         return Reply(text="\n".join(lines), ephemeral=True)
 
     @answers
@@ -317,14 +324,20 @@ class BotService:
     def _model(self, model: str | None) -> str:
         return choose_model(model, self.engine.model_versions, self.settings.default_model)
 
+    def _route_key(self, user: UserRef) -> str:
+        """The user's salted hash (as stored): no raw id leaves the bot, even to a remote engine."""
+        return queries.hash_user_id(platform=user.platform, user_id=user.user_id, salt=self.records.salt)
+
     def _wants_card(self, preferences: Preferences) -> bool:
         return self.settings.cards if preferences.card is None else preferences.card
 
     async def _generate(self, user: UserRef, request: PoemRequest) -> Reply:
         """The poem in the user's script (the engine converts it; the model's simplified text is
-        stored, with the script), with its card if the user has cards on."""
+        stored, with the script), with its card if the user has cards on. The request carries the
+        user's salted hash as its route key: a model on trial writes for the same users throughout."""
         preferences = await asyncio.to_thread(self.records.preferences, user)
-        request = dataclasses.replace(request, script=preferences.script or "simplified")
+        request = dataclasses.replace(request, script=preferences.script or "simplified",
+                                      route_key=self._route_key(user))
         result = await self.engine.generate(request)
         poem_id = await self.poems.write((user, request, result))
         card = await self._card(result) if self._wants_card(preferences) else None

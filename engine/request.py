@@ -51,6 +51,9 @@ class PoemRequest:
     script: Annotated[
         Script, doc("simplified | traditional: the poem's lines in traditional script (phrase-aware: 白髮, 發現)")
     ] = "simplified"
+    route_key: Annotated[  # the bot sends its salted user hash; the HTTP API's callers may send their own
+        str, MaxLen(128), doc("who asks (e.g. a salted user hash): a model on trial writes a stable share of keys' poems")
+    ] | None = None
 
 
 # The sampling settings (top-k and top-p take the slower torch.topk path), and what a stored poem

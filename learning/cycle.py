@@ -1,6 +1,7 @@
 """One fine-tuning cycle of one generator: ratings -> reward model -> candidate -> gate -> registry.
 
-    python -m learning.cycle --model gan [--registry DIR] [--database URL] [--json]
+    python -m learning.cycle --model gan --registry DIR --database URL --corpus-dir DIR --cache-dir DIR
+        --model-dir models [--promote-to challenger|champion] [--json]
 
 The champion serves throughout: the cycle only reads the database, writes its candidate as a new
 version and, if the gate passes, moves one alias in one atomic write. Stages:
@@ -47,7 +48,7 @@ from engine.models.encoding import KeywordSampler
 from engine.models.verify import CheckpointRefused, load_verified, read_blob
 from engine.prosody.tables import get_prosody
 from engine.training.dataset import PoemData
-from engine.training.preference import PreferenceConfig, PreferenceTuner
+from engine.training.preference import METHODS, PreferenceConfig, PreferenceTuner
 from learning import data as D
 from learning.registry import Registry, atomic_write
 from storage.db import make_engine
@@ -150,8 +151,8 @@ def _run(cfg: CycleConfig, reg: Registry, progress: bool) -> dict:
         poet = Poet({cfg.model: cand}, dev)
         prompts = [e.request() for e in rd.train]
         liked = [(e.request(), e.seed) for e in train if e.label == 1]
-        tuner = PreferenceTuner(cand, poet, cfg.tune, reward, prompts, liked,
-                                _replay(cfg, vocab))
+        tuner = PreferenceTuner(cand, poet, cfg.tune, reward, prompts, liked, _replay(cfg, vocab),
+                                char_weights=rm.chars.weight[:, 0].detach())
         if (work / "tune.pt").exists():
             tuner.load_state(torch.load(work / "tune.pt", weights_only=True))
         state["stage"] = "tune"
@@ -265,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", type=Path, required=True)
     p.add_argument("--model-dir", type=Path, required=True)
     p.add_argument("--promote-to", choices=("challenger", "champion"), default="challenger")
-    p.add_argument("--method", choices=("raft", "reinforce"), default=PreferenceConfig.method)
+    p.add_argument("--method", choices=METHODS, default=PreferenceConfig.method)
     p.add_argument("--steps", type=int, default=PreferenceConfig.steps)
     p.add_argument("--tune", type=json.loads, default={},
                    help='other fine-tuning settings as JSON, e.g. \'{"lr": 1e-4, "k": 8}\' (PreferenceConfig)')

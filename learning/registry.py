@@ -137,6 +137,14 @@ class Registry:
         """Records of the last fine-tuning cycles, oldest first."""
         return [c for c in self._read()["cycles"] if name in (None, c.get("name"))]
 
+    def data_until(self, name: str) -> datetime | None:
+        """The newest rating time the last cycle of `name` learnt from (None: no cycle yet)."""
+        for c in reversed(self.cycles(name)):
+            last = (c.get("data") or {}).get("last")
+            if last:
+                return datetime.fromisoformat(last)
+        return None
+
     # -- writing ----------------------------------------------------------------------------------
 
     @contextmanager
@@ -229,24 +237,33 @@ class Registry:
             self._move(data, name, to, version, reason or "promote")
         return self.get(name, version)
 
-    def rollback(self, name: str, reason: str = "rollback") -> VersionRecord:
-        """Move the champion alias back to the champion before it; the current one is marked
-        rejected. Any challenger is dropped too. Returns the champion now serving."""
+    def earlier_champions(self, name: str) -> list[str]:
+        """The versions that served as champion before the current one and may serve again (not
+        rejected), the most recent last."""
+        return self._earlier_champions(self._read(), name)
+
+    def rollback(self, name: str, to: str | None = None, reason: str = "rollback") -> VersionRecord:
+        """Move the champion alias back to the champion before it (or to `to`, an earlier champion);
+        the current one is marked rejected. Any challenger is dropped too. Returns the champion now
+        serving."""
         with self.transaction() as data:
             current = data["aliases"].get(name, {}).get("champion")
-            previous = [h["to"] for h in data["history"]
-                        if h["name"] == name and h["alias"] == "champion" and h["to"] != current]
-            rejected = {v["version"] for v in data["versions"] if v["name"] == name and v["status"] == "rejected"}
-            previous = [v for v in previous if v not in rejected]
+            previous = self._earlier_champions(data, name)
             if current is None or not previous:
                 raise InvalidInput(f"「{name}」没有可回退的上一版本", f"{name} has no earlier champion to roll back to.")
+            if to is not None and to not in previous:
+                raise InvalidInput(
+                    f"「{to}」不是「{name}」可回退的早先版本（可选：{'、'.join(previous)}）",
+                    f"{to} is not an earlier {name} champion to roll back to (choose from: {', '.join(previous)}).",
+                )
+            target = to or previous[-1]
             challenger = data["aliases"][name].get("challenger")
             if challenger:
                 self._set_status(data, name, challenger, "rejected")
                 data["aliases"][name]["challenger"] = None
-            self._move(data, name, "champion", previous[-1], reason)
+            self._move(data, name, "champion", target, reason)
             self._set_status(data, name, current, "rejected")
-            return VersionRecord(**next(v for v in data["versions"] if v["name"] == name and v["version"] == previous[-1]))
+            return VersionRecord(**next(v for v in data["versions"] if v["name"] == name and v["version"] == target))
 
     def drop_challenger(self, name: str, reason: str = "online check") -> VersionRecord | None:
         """Stop serving the challenger (its ratings lost to the champion's): it is marked rejected."""
@@ -266,6 +283,14 @@ class Registry:
             data["cycles"] = (data["cycles"] + [{"at": now(), **entry}])[-MAX_CYCLES:]
 
     # -- helpers (inside a transaction) -----------------------------------------------------------
+
+    @staticmethod
+    def _earlier_champions(data: dict, name: str) -> list[str]:
+        current = data["aliases"].get(name, {}).get("champion")
+        rejected = {v["version"] for v in data["versions"] if v["name"] == name and v["status"] == "rejected"}
+        out = [h["to"] for h in data["history"] if h["name"] == name and h["alias"] == "champion"
+               and h["to"] not in (current, None) and h["to"] not in rejected]
+        return list(dict.fromkeys(reversed(out)))[::-1]  # each once, at its latest time
 
     @staticmethod
     def _set_status(data: dict, name: str, version: str, status: str) -> None:

@@ -1,6 +1,7 @@
 """`yinshi finetune simulate`: the loop, offline, against raters whose taste it cannot see.
 
     python -m learning.simulate --model gan --prefer 月山 --ratings 2000 --seed 1 [--raters random] --json
+        --model-dir models --corpus-dir ../shared/data/chinese-poetry --cache-dir data/cache
 
 A temporary database (storage/, migrated as in production) and a temporary registry whose first
 champion is the shipped checkpoint. Simulated users ask for poems (keywords and forms of real
@@ -39,7 +40,7 @@ from engine.evaluation.evaluate import ReferenceData, load_reference
 from engine.models.verify import load_verified
 from engine.prosody.forms import FORMS
 from engine.request import DECODING, PoemRequest
-from engine.training.preference import PreferenceConfig
+from engine.training.preference import METHODS, PreferenceConfig
 from learning.cycle import CycleConfig, run_cycle
 from learning.registry import Registry
 from storage import queries
@@ -236,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--raters", choices=RATERS, default="preference")
     p.add_argument("--cycles", type=int, default=1)
-    p.add_argument("--method", choices=("raft", "reinforce"), default=PreferenceConfig.method)
+    p.add_argument("--method", choices=METHODS, default=PreferenceConfig.method)
     p.add_argument("--steps", type=int, default=PreferenceConfig.steps)
     p.add_argument("--tune", type=json.loads, default={},
                    help='other fine-tuning settings as JSON, e.g. \'{"lr": 1e-4, "k": 8}\' (PreferenceConfig)')

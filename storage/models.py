@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime, UniqueConstraint, true
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, DateTime, UniqueConstraint, true
 from sqlmodel import Field, SQLModel
 
 
@@ -67,7 +67,7 @@ class Poem(Decoding, table=True):
     model: str = Field(max_length=16)  # gan | vae
     model_version: str = Field(max_length=64)
     acrostic: bool = False
-    seed: int
+    seed: int = Field(sa_type=BigInteger)  # 64-bit: any seed below engine.request.MAX_SEED (2^63)
     latent: list[float] | None = Field(default=None, sa_column=Column(JSON))  # VAE latent, for /more
     created_at: datetime = _time_field()
 

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, or_, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from storage.models import Decoding, ModelVersion, Poem, Rating, User, utcnow
@@ -178,18 +178,30 @@ def forget_user(*, session: Session, platform: str, user_id: str, salt: str) -> 
     poems = session.execute(delete(Poem).where(Poem.user_id == user.id))
     session.execute(delete(User).where(User.id == user.id))
     session.commit()
-    checkpoint_log(session)
+    purge_deleted(session)
     return Forgotten(poems=poems.rowcount, ratings=ratings.rowcount, user=True)
 
 
-def checkpoint_log(session: Session) -> None:
-    """SQLite: copy the write-ahead log into the database file and empty it, so deleted rows do not
-    linger there (in the file itself `secure_delete` has zeroed them; storage/db.py)."""
-    if session.get_bind().dialect.name != "sqlite":
-        return
-    busy, _, _ = session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).one()
-    if busy:  # a reader held on past the busy timeout; the next checkpoint empties the log
-        log.warning("the SQLite write-ahead log could not be emptied after /forget; it will be soon")
+FORGET_TABLES = ("ratings", "poems", "users")  # what forget_user deletes from
+
+
+def purge_deleted(session: Session) -> None:
+    """After forget_user: clear the deleted rows out of where the database still keeps them.
+    SQLite: copy the write-ahead log into the database file and empty it (in the file itself
+    `secure_delete` has zeroed them; storage/db.py). PostgreSQL: VACUUM the tables, which prunes the
+    dead row versions from their pages (a plain VACUUM: it blocks no reader or writer, and the space
+    it frees is reused by the next rows written there)."""
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        busy, _, _ = session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+        if busy:  # a reader held on past the busy timeout; the next checkpoint empties the log
+            log.warning("the SQLite write-ahead log could not be emptied after /forget; it will be soon")
+    elif bind.dialect.name == "postgresql":
+        try:  # VACUUM cannot run inside a transaction
+            with bind.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql(f"VACUUM {', '.join(FORGET_TABLES)}")
+        except SQLAlchemyError as e:  # the rows are deleted all the same; autovacuum prunes them later
+            log.warning("VACUUM after /forget failed (%s); autovacuum will prune the rows later", type(e).__name__)
 
 
 @dataclass(frozen=True)

@@ -181,8 +181,8 @@ def model_poems(spec: str, ref: ReferenceData, n: int, seed: int, temperature: f
                 device: str, sampling: dict | None = None) -> list:
     """Poems drawn from a model for the (keyword, form) pairs of the real baseline: the same forms
     and themes real poems have."""
-    from app.poets import load_poet
-    from engine.decoding.poet import Poet, load_model
+    from app.poets import load_checked, load_poet
+    from engine.decoding.poet import Poet
     from engine.device import resolve_device
     from engine.request import PoemRequest
 
@@ -190,7 +190,7 @@ def model_poems(spec: str, ref: ReferenceData, n: int, seed: int, temperature: f
     if "=" in spec:
         _, path = spec.split("=", 1)
         dev = resolve_device(device)
-        m = load_model(Path(path), dev, quantize=settings.quantize)
+        m = load_checked(Path(path), dev, quantize=settings.quantize)  # a damaged or unsafe model.pt is refused
         poet = Poet({m.kind: m}, dev)
         kind = m.kind
     else:

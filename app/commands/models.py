@@ -1,11 +1,139 @@
-"""`yinshi models ...`: the shipped checkpoints under settings.model_dir."""
+"""`yinshi models ...`: the model registry (which version serves) and the shipped checkpoints.
+
+The registry lives in settings.registry_dir (data_dir/registry, learning/registry.py); the shipped
+checkpoints under settings.model_dir are its first champions, registered the first time any of
+these commands (or a fine-tuning cycle) runs. A version is verified (sha256, safe loading, finite
+weights, a smoke test) before promote or rollback lets it serve; a refused one moves nothing.
+"""
 
 from __future__ import annotations
+
+import json
 
 import typer
 
 from app.commands.train import associations_command, export_command
+from app.settings import Settings, get_settings
 
-models_app = typer.Typer(help="模型 The shipped checkpoints.", no_args_is_help=True)
+models_app = typer.Typer(help="模型 The model registry and the shipped checkpoints.", no_args_is_help=True)
 models_app.command("export")(export_command)
 models_app.command("associations")(associations_command)
+
+ALIASES = ("champion", "challenger")
+
+
+def open_registry(settings: Settings):
+    """The registry of `settings`, its shipped champions registered if it has none yet."""
+    from learning.registry import Registry
+
+    reg = Registry(settings.registry_dir)
+    reg.seed_shipped(settings.model_dir)
+    return reg
+
+
+def fail(zh: str, en: str, code: int = 2) -> None:
+    typer.echo(f"{zh} / {en}", err=True)
+    raise typer.Exit(code)
+
+
+def check_name(name: str) -> None:
+    from learning.registry import NAMES
+
+    if name not in NAMES:
+        fail(f"模型只能是 {' 或 '.join(NAMES)}", f"The model must be {' or '.join(NAMES)}.")
+
+
+def verify(reg, rec) -> None:
+    """Refuse (exit 1, nothing moved) a version whose checkpoint is changed, damaged or unsafe."""
+    from engine.errors import YinshiError
+    from engine.models.verify import load_verified
+
+    try:
+        load_verified(reg.path(rec), "cpu", rec.sha256)
+    except YinshiError as e:
+        fail(f"{e.zh}；在役模型未改动", f"{e.en} The serving model is unchanged.", code=1)
+
+
+@models_app.command("list")
+def list_command(
+    name: str = typer.Argument(None, help="gan | vae (default: both)"),
+    as_json: bool = typer.Option(False, "--json", help="a JSON array, one object per version"),
+) -> None:
+    """Every registered version: status (champion, challenger, candidate, rejected, archived), parent, sha256."""
+    from engine.errors import YinshiError
+
+    if name is not None:
+        check_name(name)
+    try:
+        reg = open_registry(get_settings())
+        versions = reg.list_versions(name)
+    except YinshiError as e:
+        fail(e.zh, e.en)
+    if as_json:
+        typer.echo(json.dumps([v.to_dict() for v in versions], ensure_ascii=False))
+        return
+    if not versions:
+        typer.echo("注册表为空 / The registry is empty.", err=True)
+        return
+    rows = [("name", "version", "status", "parent", "method", "created", "sha256")]
+    rows += [(v.name, v.version, v.status, v.parent or "-", v.method, v.created[:16], v.sha256[:12]) for v in versions]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+
+
+@models_app.command("promote")
+def promote_command(
+    name: str = typer.Argument(..., help="gan | vae"),
+    version: str = typer.Argument(..., help="the version to promote (see `yinshi models list`)"),
+    to: str = typer.Option("champion", "--to", help="champion (serves all traffic) | challenger (a share, on trial)"),
+    force: bool = typer.Option(False, "--force", help="promote a version the gate or the online check rejected"),
+) -> None:
+    """Verify VERSION's checkpoint, then let it serve as champion (or challenger)."""
+    from engine.errors import YinshiError
+
+    check_name(name)
+    if to not in ALIASES:
+        fail("只能晋升为 champion 或 challenger", "Promote to champion or challenger only.")
+    reg = open_registry(get_settings())
+    try:
+        rec = reg.get(name, version)
+        if rec.status == "rejected" and not force:
+            fail(f"版本「{version}」已被否决；确要上线请加 --force",
+                 f"Version {version} was rejected; add --force to promote it anyway.")
+        current = reg.alias(name, to)
+        if current is not None and current.version == version:
+            typer.echo(f"{name} {to}: {version} (unchanged)")
+            return
+        if to == "challenger" and rec.status == "champion":
+            fail(f"「{version}」已是在役模型，不能再做挑战者", f"{version} is the champion; it cannot be the challenger.")
+        verify(reg, rec)
+        reg.promote(name, version, to, reason="promoted by hand" + (" (--force)" if force else ""))
+    except YinshiError as e:
+        fail(e.zh, e.en)
+    typer.echo(f"{name} {to}: {version}")
+
+
+@models_app.command("rollback")
+def rollback_command(
+    name: str = typer.Argument(..., help="gan | vae"),
+    to: str = typer.Option(None, "--to", help="an earlier champion (default: the one before the current)"),
+) -> None:
+    """Give the champion role back to the previous champion (or an earlier one); the current
+    champion, and any challenger, are marked rejected."""
+    from engine.errors import YinshiError
+
+    check_name(name)
+    reg = open_registry(get_settings())
+    try:
+        current = reg.champion(name)
+        earlier = reg.earlier_champions(name)
+        target = to or (earlier[-1] if earlier else None)
+        if current is None or target is None:
+            fail(f"「{name}」没有可回退的上一版本", f"{name} has no earlier champion to roll back to.")
+        if target in earlier:
+            verify(reg, reg.get(name, target))
+        back = reg.rollback(name, to=target, reason="rolled back by hand")  # refuses a `to` not in `earlier`
+    except YinshiError as e:
+        fail(e.zh, e.en)
+    typer.echo(f"{name} champion: {back.version} (was {current.version}, now rejected)")

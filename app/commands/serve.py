@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated
 
@@ -14,18 +13,27 @@ log = logging.getLogger(__name__)
 
 
 async def serving_app(settings: Settings):
-    """The HTTP app over the verified models of `settings`; the engine closes when the app shuts
-    down. Raises CheckpointRefused for a damaged or unsafe checkpoint."""
-    from app.poets import api_limiter, api_options, engine_options, load_poet
-    from engine.serving.async_engine import AsyncEngine
+    """The HTTP app over the verified models of `settings` (the registry's champions where it has
+    them, swapped while serving: app/learning_loop.py); the engine and the learning loop close
+    when the app shuts down. Raises CheckpointRefused for a damaged or unsafe checkpoint."""
+    from app.learning_loop import serving_engine
+    from app.poets import api_limiter, api_options
     from engine.serving.http_api import make_app
+    from storage.db import make_engine
 
-    poet = await asyncio.to_thread(load_poet, settings)
-    engine = await AsyncEngine(poet, engine_options(settings)).start()
+    # the ratings the bot stores: the schedule counts them, the online trial weighs them
+    learns = settings.finetune_interval_s > 0 or settings.challenger_share > 0
+    db = make_engine(settings.resolved_database_url) if learns else None
+    served = serving_engine(settings, db)
+    engine, _ = await served.__aenter__()
     app = make_app(engine, api_options(settings), api_limiter(settings))
 
     async def close_engine(_) -> None:
-        await engine.close()
+        try:
+            await served.__aexit__(None, None, None)
+        finally:
+            if db is not None:
+                db.dispose()
 
     app.on_cleanup.append(close_engine)
     log.info("serving models %s", engine.model_versions)
@@ -44,7 +52,8 @@ def serve_command(
 
     settings = get_settings()
     model_dir = settings.model_dir
-    if not any((model_dir / name / "model.pt").exists() for name in ("gan", "vae")):
+    if not any((model_dir / name / "model.pt").exists() for name in ("gan", "vae")) and \
+            not (settings.registry_dir / "registry.json").exists():
         typer.echo(
             f"找不到模型：{model_dir} 下没有 gan/ 或 vae/ 检查点（请先训练，或设置 YINSHI_MODEL_DIR）。\n"
             f"No models: no gan/ or vae/ checkpoint under {model_dir} (train first, or set YINSHI_MODEL_DIR).",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, echo
 
 PING, ZE = "平", "仄"
 
@@ -61,7 +61,7 @@ def parse_form(text: str) -> Form:
     key = FORM_ALIASES.get(text.strip().lower()) or FORM_ALIASES.get(text.strip())
     if key is None:
         names = "、".join(f"{f.chinese}({f.name})" for f in FORMS.values())
-        raise InvalidInput(f"未知诗体「{text}」，可选：{names}", f"Unknown form {text!r}; choose one of {names}.")
+        raise InvalidInput(f"未知诗体「{echo(text)}」，可选：{names}", f"Unknown form {echo(text)!r}; choose one of {names}.")
     return FORMS[key]
 
 

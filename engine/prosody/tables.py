@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, echo
 from engine.prosody.forms import PING, ZE
 from engine.prosody.reading import Reading
 from engine.text.han import is_han
@@ -213,6 +213,6 @@ def _load_prosody(scheme: str) -> Prosody:
     if scheme == "xinyun":
         return _xinyun()
     raise InvalidInput(
-        f"未知韵书「{scheme}」，可选：pingshui（平水韵）、xinyun（中华新韵）。",
-        f"Unknown rhyme scheme {scheme!r}; choose pingshui or xinyun.",
+        f"未知韵书「{echo(scheme)}」，可选：pingshui（平水韵）、xinyun（中华新韵）。",
+        f"Unknown rhyme scheme {echo(scheme)!r}; choose pingshui or xinyun.",
     )

@@ -8,6 +8,9 @@ bounded (a full queue answers Overloaded at once) and every request has a deadli
 (RequestTimeout). `check` runs prosody checks on their own small thread pool with its own bound
 (a full one answers Overloaded), so a flood of checks cannot starve the poems. `swap` replaces the
 models while serving: the batch in flight finishes on the old poet, later batches use the new one.
+A swap may also bring a challenger: a second poet holding a model on trial, and a `route` that
+says, per generator and request (its `route_key`, else its arrival number), whether the challenger
+writes it; each batch is split between the two poets in its decode thread.
 Its limits come in one `EngineOptions` (app/ builds it from Settings).
 
 The engine binds to the event loop that starts it (`start()` or the first `generate`), like
@@ -22,6 +25,7 @@ import logging
 import threading
 import time
 from collections import Counter as TallyCounter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+Route = Callable[[str, str], bool]  # (generator, route key) -> whether the challenger writes the poem
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -85,9 +90,9 @@ class EngineMetrics:
             "yinshi_model_info", "Loaded model versions (value 1)", ["model", "version"], registry=r
         )
 
-    def set_models(self, versions: dict[str, str]) -> None:
+    def set_models(self, versions: dict[str, str], on_trial: dict[str, str] | None = None) -> None:
         self.model_info.clear()
-        for model, version in versions.items():
+        for model, version in [*versions.items(), *(on_trial or {}).items()]:
             self.model_info.labels(model=model, version=version).set(1)
 
 
@@ -101,6 +106,8 @@ class AsyncEngine:
     def __init__(self, poet: Poet, options: EngineOptions | None = None):
         self.options = options or EngineOptions()
         self._poet = poet
+        self._challenger: Poet | None = None  # a model on trial, writing the requests `_route` gives it
+        self._route: Route | None = None
         self._pending: list[Pending[asyncio.Future]] = []
         self._seq = itertools.count()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yinshi-decode")
@@ -109,7 +116,7 @@ class AsyncEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self._wakeup: asyncio.Event | None = None
-        self._in_flight: tuple[Poet, asyncio.Future] | None = None  # (its poet, done when it ends)
+        self._in_flight: tuple[tuple, asyncio.Future] | None = None  # ((poet, challenger), done when it ends)
         self._closed = False
         self.metrics = EngineMetrics()
         self.metrics.queue_depth.set_function(lambda: self.queue_depth)
@@ -155,6 +162,11 @@ class AsyncEngine:
     @property
     def model_versions(self) -> dict[str, str]:
         return self._poet.model_versions
+
+    @property
+    def challenger_versions(self) -> dict[str, str]:
+        """The versions on trial beside the champions (empty: none)."""
+        return self._challenger.model_versions if self._challenger is not None else {}
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -213,15 +225,18 @@ class AsyncEngine:
         """The loaded models' rhyme usage: `check` names rare readings (engine/prosody/usage.py)."""
         return self._poet.rhyme_usage
 
-    async def swap(self, new_poet: Poet) -> Poet:
-        """Serve later batches with `new_poet`; returns the old poet once no batch uses it any more."""
-        old, self._poet = self._poet, new_poet
-        self.metrics.set_models(new_poet.model_versions)
+    async def swap(self, new_poet: Poet, challenger: Poet | None = None, route: Route | None = None) -> Poet:
+        """Serve later batches with `new_poet` (and `challenger`, for the requests `route` gives it;
+        None: no challenger); returns the old poet once no batch uses the old pair any more."""
+        old = (self._poet, self._challenger)
+        self._poet, self._challenger, self._route = new_poet, challenger, route if challenger is not None else None
+        self.metrics.set_models(self.model_versions, self.challenger_versions)
         in_flight = self._in_flight
-        if in_flight is not None and in_flight[0] is old and in_flight[1].get_loop() is self._loop:
+        if in_flight is not None and in_flight[0] == old and in_flight[1].get_loop() is self._loop:
             await asyncio.shield(in_flight[1])
-        log.info("models swapped: %s -> %s", old.model_versions, new_poet.model_versions)
-        return old
+        log.info("models swapped: %s -> %s (on trial: %s)", old[0].model_versions, new_poet.model_versions,
+                 self.challenger_versions or "none")
+        return old[0]
 
     def stats(self) -> dict:
         """A snapshot for benchmarks and logs."""
@@ -299,20 +314,27 @@ class AsyncEngine:
             except TimeoutError:
                 break
 
+    def _on_trial(self, batch: list[Pending[asyncio.Future]]) -> list[int]:
+        """Which requests of the batch the challenger writes (their indices)."""
+        challenger, route = self._challenger, self._route
+        if challenger is None or route is None:
+            return []
+        trial = challenger.model_versions
+        return [i for i, p in enumerate(batch)  # p.key[0]: the parsed generator name
+                if p.key[0] in trial and route(p.key[0], p.request.route_key or f"request:{p.seq}")]
+
     async def _decode(self, batch: list[Pending[asyncio.Future]]) -> None:
         loop = asyncio.get_running_loop()
-        poet = self._poet
+        poet, challenger, trial = self._poet, self._challenger, self._on_trial(batch)
         done = loop.create_future()
-        self._in_flight = (poet, done)
+        self._in_flight = ((poet, challenger), done)
         self.batch_sizes[len(batch)] += 1
         self.metrics.batch_size.observe(len(batch))
         t0 = time.perf_counter()
         try:
             results = await loop.run_in_executor(
-                self._executor, poet.generate_batch, [p.request for p in batch]
+                self._executor, _write, poet, challenger, trial, [p.request for p in batch]
             )
-            if len(results) != len(batch):
-                raise RuntimeError(f"generate_batch answered {len(results)} of {len(batch)} requests")
         except asyncio.CancelledError:
             for p in batch:
                 _answer(p.ticket, EngineUnavailable())
@@ -344,6 +366,35 @@ class AsyncEngine:
                 _answer(p.ticket, error)
             else:
                 owner.call_soon_threadsafe(_answer, p.ticket, error)
+
+
+def _write(poet: Poet, challenger: Poet | None, trial: list[int], requests: list[PoemRequest]) -> list:
+    """The batch's poems (in the decode thread): the requests at `trial` by the challenger, the rest
+    by the champions, in the batch's order. A challenger that fails has its share written by the
+    champions (and is logged): a broken model on trial never fails a request."""
+    if challenger is None or not trial:
+        return _generate(poet, requests)
+    out: list = [None] * len(requests)
+    theirs = set(trial)
+    mine = [i for i in range(len(requests)) if i not in theirs]
+    try:
+        written = _generate(challenger, [requests[i] for i in trial])
+    except Exception:
+        log.exception("the challenger failed a batch of %d; the champions write them", len(trial))
+        mine, written, trial = list(range(len(requests))), [], []
+    for i, r in zip(trial, written, strict=True):
+        out[i] = r
+    if mine:
+        for i, r in zip(mine, _generate(poet, [requests[i] for i in mine]), strict=True):
+            out[i] = r
+    return out
+
+
+def _generate(poet: Poet, requests: list[PoemRequest]) -> list:
+    results = poet.generate_batch(requests)
+    if len(results) != len(requests):
+        raise RuntimeError(f"generate_batch answered {len(results)} of {len(requests)} requests")
+    return results
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

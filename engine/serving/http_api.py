@@ -14,7 +14,8 @@ JSON `{"error": {"zh": ..., "en": ..., "type": ...}}`, made in one place (`error
 one line without a traceback (a traceback only for a bug: 500): 400 bad input, 401 no or wrong
 bearer token (when `ApiOptions.api_token` is set), 408 body not received within
 `body_timeout_s` (the connection is closed), 413 body too large, 429 (+ Retry-After) over the
-per-client rate limit, 503 (+ Retry-After) overloaded or shutting down, 504 timeout.
+per-client rate limit, 503 (+ Retry-After) overloaded or shutting down, 504 timeout. A connection
+that has not sent a whole request head within `header_timeout_s` is closed without an answer.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class ApiOptions:
     model: str = PoemRequest.model
     scheme: str = PoemRequest.scheme
     body_timeout_s: float = 5.0  # a body not received by then: 408 and the connection is closed
+    # A connection that has not sent a whole request head by then after it opened, or has idled that
+    # long since its last answer, is closed (aiohttp's keep-alive timer, which runs from the moment a
+    # connection opens). Longer than aiohttp clients keep an idle connection (15 s): they close first.
+    header_timeout_s: float = 20.0
     api_token: str | None = None  # set: GUARDED paths need `Authorization: Bearer <api_token>`
 
 
@@ -247,11 +252,14 @@ def make_app(
 ) -> web.Application:
     """The HTTP API over a started (or lazily starting) engine; the caller owns the engine.
     `limiter`: a per-client rate limit, keyed by the client's address (None: no limit)."""
+    options = options or ApiOptions()
     app = web.Application(
-        client_max_size=MAX_BODY_BYTES, middlewares=[errors, guard], handler_args={"lingering_time": LINGER_S}
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[errors, guard],
+        handler_args={"lingering_time": LINGER_S, "keepalive_timeout": options.header_timeout_s},
     )
     app[ENGINE] = engine
-    app[OPTIONS] = options or ApiOptions()
+    app[OPTIONS] = options
     if limiter is not None:
         app[LIMITER] = limiter
     app.router.add_post("/v1/poems", poems)

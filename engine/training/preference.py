@@ -5,7 +5,12 @@ Both start from the champion and keep close to it:
   k poems per prompt with the production decoder, keeps the one the reward model likes best, and
   trains on it and on a few poems raters liked;
 - reinforce: every drawn poem is weighted by its reward minus its group's mean (a group baseline,
-  as in GRPO), so poems the reward model dislikes are pushed down as well.
+  as in GRPO), so poems the reward model dislikes are pushed down as well;
+- dense: REINFORCE with per-character credit. The reward model is additive in its logit (one
+  weight per character a poem contains, engine/models/reward.py), so each drawn character is
+  credited with its own weight (first occurrence only), less the weight the policy expected at
+  that position (an exact baseline): the update moves the characters that matter, where they
+  were chosen, and little else.
 Guards, both methods: log-probabilities are those of the masked policy the decoder sampled from
 (the constraint masks and tone inputs decode recorded, as in engine/training/adversarial.py), a KL
 penalty to the champion on the same positions, replay of corpus poems (maximum likelihood), a
@@ -33,7 +38,7 @@ from engine.prosody.forms import FORMS
 from engine.request import PoemRequest
 from engine.training.dataset import PoemData
 
-METHODS = ("raft", "reinforce")
+METHODS = ("raft", "reinforce", "dense")
 Reward = Callable[[list[str], list[str], list[str]], torch.Tensor]  # texts, keywords, forms -> P(liked)
 
 
@@ -118,16 +123,32 @@ def kl_per_position(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
     return (logp.exp() * diff).sum(-1)
 
 
+def character_advantages(logp: torch.Tensor, tokens: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Per-position advantage (B, T) under an additive reward: the weight of the drawn character if
+    the poem has not used it yet, less the expected such weight under the policy there, scaled to
+    unit spread. logp (B, T, V) masked log-probabilities, tokens (B, T), weights (V,)."""
+    used = torch.zeros(logp.shape, dtype=torch.uint8, device=logp.device).scatter_(2, tokens[..., None], 1)
+    fresh = (used.cumsum(1, dtype=torch.uint8) - used) == 0  # (B, T, V): not used before t
+    w = weights.to(logp.dtype)
+    credit = w[tokens] * fresh.gather(2, tokens[..., None])[..., 0]  # (B, T)
+    expected = (logp.exp() * w * fresh).sum(-1)  # (B, T)
+    adv = credit - expected
+    return adv / adv.std().clamp(min=1e-6)
+
+
 class PreferenceTuner:
     """One fine-tuning run: `m` (loaded without int8) is changed in place; the champion's decoder is
     kept frozen as the KL reference. `state()` / `load_state()` make it resumable."""
 
     def __init__(self, m: LoadedModel, poet: Poet, cfg: PreferenceConfig, reward: Reward,
                  prompts: Sequence[PoemRequest], liked: Sequence[tuple[PoemRequest, int]] = (),
-                 replay: PoemData | None = None):
+                 replay: PoemData | None = None, char_weights: torch.Tensor | None = None):
+        """`char_weights` (V,): the reward model's logit weight of each character (method dense)."""
         if cfg.method not in METHODS:
             raise ValueError(f"unknown method {cfg.method!r}; choose one of {METHODS}")
-        self.m, self.poet, self.cfg, self.reward = m, poet, cfg, reward
+        if cfg.method == "dense" and char_weights is None:
+            raise ValueError("method dense needs the reward model's character weights")
+        self.m, self.poet, self.cfg, self.reward, self.char_weights = m, poet, cfg, reward, char_weights
         self.lm = lm_of(m)
         self.ref = copy.deepcopy(self.lm).eval().requires_grad_(False)
         self.lm.eval()  # dropout off; gradients still flow
@@ -172,8 +193,8 @@ class PreferenceTuner:
         reqs = [rng.choice(self.prompts[form]) for _ in range(cfg.prompts)]
         group = [r for r in reqs for _ in range(cfg.k)]
         seeds = [rng.randrange(2**31) for _ in group]
-        reinforce = cfg.method == "reinforce"
-        with torch.no_grad():  # reinforce trains on every poem drawn: record the masks at once
+        reinforce = cfg.method in ("reinforce", "dense")
+        with torch.no_grad():  # these train on every poem drawn: record the masks at once
             cand = draw(self.m, self.poet, group, seeds, record=reinforce)
             r = self.reward(cand.texts(self.m), [q.keyword for q in group], [form] * len(group))
         r = r.view(cfg.prompts, cfg.k).float()
@@ -195,8 +216,13 @@ class PreferenceTuner:
                 logq = policy_logprobs(self.ref, b)
             lp, free = chosen(logp, b)
             kl = kl_per_position(logp, logq) * free
-            seq = lp.sum(1) / free.sum(1).clamp(min=1)  # mean log-probability per poem (B,)
-            loss = loss - (w * seq).sum() / len(batches[0][1]) + cfg.kl_coef * kl.sum() / free.sum().clamp(min=1)
+            if cfg.method == "dense":
+                adv = character_advantages(logp.detach(), b.tokens, self.char_weights) * free
+                pg = -(adv * lp).sum() / free.sum().clamp(min=1)
+            else:
+                seq = lp.sum(1) / free.sum(1).clamp(min=1)  # mean log-probability per poem (B,)
+                pg = -(w * seq).sum() / len(batches[0][1])
+            loss = loss + pg + cfg.kl_coef * kl.sum() / free.sum().clamp(min=1)
             kl_sum += kl.sum().item()
             n_pos += int(free.sum())
         replay = 0.0

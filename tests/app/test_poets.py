@@ -19,7 +19,8 @@ from engine.serving.remote_engine import RemoteEngine
 
 
 def settings(tiny_model_dir, **overrides) -> Settings:
-    values = dict(model_dir=tiny_model_dir, device="cpu", request_timeout_s=60.0)
+    values = dict(model_dir=tiny_model_dir, device="cpu", request_timeout_s=60.0, finetune_interval_s=0,
+                  challenger_share=0)  # no learning loop on the repository's database
     return Settings(_env_file=None, **{**values, **overrides})
 
 

@@ -64,3 +64,29 @@ def test_writes_leave_no_temporary_files_and_survive_a_half_written_copy(reg, ti
     assert reg.get("gan", v).sha256 == sha256_file(tiny_model_dir / "gan" / "model.pt")
     assert not [p for p in reg.root.rglob("*") if ".tmp" in p.name]
     json.loads(reg.file.read_text())
+
+
+def test_rollback_to_an_earlier_champion_skips_the_rejected_ones(reg, tiny_model_dir):
+    first = reg.champion("gan").version
+    versions = []
+    for _ in range(3):
+        v = reg.next_version("gan")
+        reg.add("gan", v, tiny_model_dir / "gan", parent=reg.champion("gan").version, method="raft")
+        reg.promote("gan", v)
+        versions.append(v)
+    assert reg.earlier_champions("gan") == [first, *versions[:2]]
+    reg.rollback("gan")  # versions[2] rejected, versions[1] serves
+    assert reg.earlier_champions("gan") == [first, versions[0]]
+    with pytest.raises(InvalidInput):
+        reg.rollback("gan", to=versions[2])  # rejected: not an earlier champion any more
+    assert reg.rollback("gan", to=first).version == first
+    assert reg.champion("gan").version == first and reg.get("gan", versions[1]).status == "rejected"
+    assert reg.earlier_champions("gan") == [versions[0]]
+
+
+def test_data_until_is_the_newest_rating_of_the_last_cycle(reg):
+    assert reg.data_until("gan") is None
+    reg.log_cycle({"name": "gan", "data": {"last": "2026-11-30T10:00:00"}})
+    reg.log_cycle({"name": "gan", "data": {"ratings": 0, "last": None}})  # a cycle that found no ratings
+    reg.log_cycle({"name": "vae", "data": {"last": "2026-12-01T10:00:00"}})
+    assert reg.data_until("gan").isoformat() == "2026-11-30T10:00:00"

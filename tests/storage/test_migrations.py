@@ -15,6 +15,8 @@ from storage import queries as q
 from storage.db import make_engine, migrate
 from storage.models import Decoding, Poem, Rating, User
 
+HEAD = "0004"  # the newest revision in storage/migrations/versions
+
 # What SQLModel.metadata.create_all wrote on SQLite before the migrations (storage/models.py at the
 # first release), verbatim.
 FIRST_RELEASE_SQLITE = """
@@ -88,7 +90,7 @@ def assert_upgraded_in_place(old: Engine, url: str) -> None:
     old.dispose()
     engine = make_engine(url)
     try:
-        assert version(engine) == "0003"
+        assert version(engine) == HEAD
         assert_schema_is_the_models(engine)
         assert rows(engine) == before  # no row lost or changed
         check_old_and_new_poems(engine)
@@ -162,7 +164,7 @@ def test_revision_0001_is_the_first_release_schema(tmp_path):
 def test_a_fresh_database_is_exactly_the_models(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     try:
-        assert version(engine) == "0003"
+        assert version(engine) == HEAD
         assert_schema_is_the_models(engine)
     finally:
         engine.dispose()
@@ -173,7 +175,7 @@ def test_a_second_start_changes_nothing(tmp_path):
     make_engine(url).dispose()
     engine = make_engine(url)
     try:
-        assert version(engine) == "0003"
+        assert version(engine) == HEAD
     finally:
         engine.dispose()
 
@@ -184,7 +186,7 @@ def test_a_second_start_changes_nothing(tmp_path):
 def test_postgres_fresh_database_is_exactly_the_models(postgres_url):
     engine = make_engine(postgres_url)
     try:
-        assert version(engine) == "0003"
+        assert version(engine) == HEAD
         assert_schema_is_the_models(engine)
     finally:
         engine.dispose()

@@ -213,3 +213,18 @@ async def test_remote_engine_without_a_server_is_unavailable_in_both_languages()
         async with RemoteEngine(f"http://127.0.0.1:{port}"):
             pass
     assert HAN.search(err.value.zh) and "not available" in err.value.en
+
+
+@pytest.mark.parametrize("field", ["scheme", "form", "model"])
+async def test_an_unknown_name_is_quoted_short_in_the_error(base_url, http, field):
+    long = "x" * 10_000
+    async with http.post(f"{base_url}/v1/poems", json={"keyword": "春", field: long}) as resp:
+        assert resp.status == 400
+        err = assert_bilingual(await resp.json())
+    assert "x" * 12 in err["en"] and "x" * 13 not in err["en"] + err["zh"]  # engine.errors.ECHO_CHARS, then …
+    assert len(err["zh"]) < 200 and len(err["en"]) < 200
+    if field == "scheme":
+        async with http.post(f"{base_url}/v1/check", json={"text": JINGYESI, "scheme": long}) as resp:
+            assert resp.status == 400
+            err = assert_bilingual(await resp.json())
+        assert len(err["zh"]) < 200 and len(err["en"]) < 200

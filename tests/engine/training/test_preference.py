@@ -54,7 +54,7 @@ def test_the_rebuilt_policy_is_the_one_the_decoder_drew_from(gan):
     assert torch.equal(again.tokens, d.tokens)  # drawing is reproducible, so chosen poems can be redrawn
 
 
-@pytest.mark.parametrize("method", ["raft", "reinforce"])
+@pytest.mark.parametrize("method", ["raft", "reinforce", "dense"])
 def test_a_few_steps_toward_the_reward_raise_the_liked_share(gan, method):
     m, poet = gan
     texts = [r.text for r in poet.generate_batch(prompts(300, 1))]
@@ -68,7 +68,7 @@ def test_a_few_steps_toward_the_reward_raise_the_liked_share(gan, method):
     evals = prompts(120, 2)
     before = share(poet, evals)
     cfg = PreferenceConfig(method=method, steps=12, prompts=8, k=4, lr=3e-3, kl_coef=0.05, seed=0)
-    tuner = PreferenceTuner(m, poet, cfg, reward, prompts(200, 3))
+    tuner = PreferenceTuner(m, poet, cfg, reward, prompts(200, 3), char_weights=rm.chars.weight[:, 0].detach())
     tuner.run(progress=False)
     after = share(poet, evals)
     assert after > before + 0.1, (before, after)
