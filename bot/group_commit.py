@@ -4,7 +4,8 @@ together, in one transaction, so that many rows share one disk flush.
 A commit that survives a power cut costs a flush of the log (~2–5 ms on a disk), and SQLite takes
 one writer at a time: written one by one, poems cap the bot near 200–250 replies a second whatever
 the model does. Gathered, fifty concurrent poems cost one flush. Nothing waits for a timer: a lone
-row is written at once, and a group forms only while the disk is busy.
+row is written at once, and a group forms only while the disk is busy. Reads gather the same way
+(`write_many` a query for many keys): the bot reads the preferences of concurrent poems in one query.
 """
 
 from __future__ import annotations

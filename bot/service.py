@@ -93,6 +93,7 @@ class BotService:
         self.stats_extra = stats_extra
         self.turns = Turns()  # one rating at a time per user
         self.poems = GroupCommit(self.records.store_poems)  # concurrent poems share one commit
+        self.preference_reads = GroupCommit(self.records.preferences_of)  # ... and one read of preferences
 
     def require_secret_salt(self, platform: str) -> None:
         """Refuse (PublicSalt, bilingual) to serve a chat platform while user ids are hashed with a
@@ -335,7 +336,7 @@ class BotService:
         """The poem in the user's script (the engine converts it; the model's simplified text is
         stored, with the script), with its card if the user has cards on. The request carries the
         user's salted hash as its route key: a model on trial writes for the same users throughout."""
-        preferences = await asyncio.to_thread(self.records.preferences, user)
+        preferences = await self.preference_reads.write(user)
         request = dataclasses.replace(request, script=preferences.script or "simplified",
                                       route_key=self._route_key(user))
         result = await self.engine.generate(request)

@@ -113,7 +113,14 @@ def _run(cfg: CycleConfig, reg: Registry, progress: bool) -> dict:
     else:
         say(f"resuming the {cfg.model} cycle at stage {state['stage']}", progress)
     record = {"name": cfg.model, "parent": champ_rec.version, "method": cfg.tune.method, "version": None,
-              "promoted": None}
+              "promoted": None, "stage_seconds": {}}
+    clock = [time.time()]
+
+    def lap(stage: str) -> None:
+        """Seconds spent in `stage` (since the previous lap), kept in the record."""
+        now = time.time()
+        record["stage_seconds"][stage] = round(now - clock[0], 1)
+        clock[0] = now
 
     # 1. data -------------------------------------------------------------------------------------
     engine = make_engine(cfg.database_url)
@@ -132,6 +139,7 @@ def _run(cfg: CycleConfig, reg: Registry, progress: bool) -> dict:
     vocab = Vocab.from_json(blob0["vocab"])
     rm, rm_info = _reward_model(train, held, vocab, cfg)
     record["reward"] = rm_info
+    lap("data+reward")
     refusal = G.reward_credible(rm_info["auc"], rm_info["heldout_liked"], rm_info["heldout_disliked"],
                                 rm_info["null_sd"], cfg.gate)
     if refusal:
@@ -146,6 +154,7 @@ def _run(cfg: CycleConfig, reg: Registry, progress: bool) -> dict:
     champ = load_verified(reg.path(champ_rec), dev, champ_rec.sha256)
     ref = load_reference(cfg.corpus_dir, cache_dir=cfg.cache_dir)
     ev = G.build_evalset(ref, cfg.eval_per_form)  # fixed: the same prompts and seeds for every version
+    lap("load")
     if state["stage"] in ("data", "tune"):
         cand = load_verified(reg.path(champ_rec), dev, champ_rec.sha256, smoke=False)
         poet = Poet({cfg.model: cand}, dev)
@@ -162,6 +171,7 @@ def _run(cfg: CycleConfig, reg: Registry, progress: bool) -> dict:
             _atomic_torch_save(tuner.state(), work / "tune.pt")
 
         tuner.run(save=save, save_every=SAVE_EVERY, progress=progress)
+        lap("tune")
         record["tune"] = {"steps": tuner.step, "last": tuner.history[-1] if tuner.history else None}
         # 4. the candidate, written to the work directory, then registered ---------------------------
         version = reg.next_version(cfg.model)
@@ -189,7 +199,9 @@ def _run(cfg: CycleConfig, reg: Registry, progress: bool) -> dict:
         cand = load_verified(reg.path(cand_rec), dev, cand_rec.sha256)
     except CheckpointRefused as e:
         return _finish(reg, work, record, started, [str(e)])
+    lap("candidate")
     figures = G.compare(cand, champ, ev, ref, reward, cfg.gate)
+    lap("gate")
     reasons = figures.pop("reasons")
     record["gate"] = figures
     reg.update(cfg.model, version, gate={**figures, "reasons": reasons, "reward": rm_info})

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import torch
+from torch.torch_version import TorchVersion
 
 from engine.corpus.vocab import Vocab
 
@@ -53,8 +54,14 @@ def save_blob(path: Path, blob: dict) -> None:
     tmp.replace(path / "model.pt")
 
 
+SAFE_GLOBALS = [TorchVersion]  # the one non-plain type a checkpoint holds (meta's torch version)
+
+
 def load_blob(path: Path, map_location="cpu") -> dict:
-    return torch.load(path / "model.pt", map_location=map_location, weights_only=False)
+    """`path/model.pt` unpickled safely: tensors and plain data only, never code (a serving path
+    checks more: engine/models/verify.py)."""
+    with torch.serialization.safe_globals(SAFE_GLOBALS):
+        return torch.load(path / "model.pt", map_location=map_location, weights_only=True)
 
 
 def load_state(model: torch.nn.Module, state: dict) -> None:

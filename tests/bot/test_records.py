@@ -101,3 +101,25 @@ async def test_a_database_locked_past_the_busy_timeout_says_the_rating_was_not_s
         assert s.exec(select(Rating.score)).all() == [2]  # the earlier rating stands
     assert (await service.rate(ALICE, poem_id, 5)).rating == 5  # and once the lock is gone, it works
     db.dispose()
+
+
+def test_concurrent_poems_read_and_store_each_users_own_rows_in_order(tiny_poet, db, settings):
+    """The bot reads preferences and stores poems a group at a time: each user gets their own
+    choices (a stranger the defaults), and each poem its own id, in the order asked, users new or not."""
+    records = Records(db, settings.user_id_salt)
+    carol = UserRef("discord", "2002", "carol")  # BOB's id on another platform: another user
+    records.set_preferences(ALICE, card=False, script="traditional")
+    records.set_preferences(BOB, script="simplified")
+    got = records.preferences_of([BOB, carol, ALICE, BOB])
+    assert [(p.card, p.script) for p in got] == [(None, "simplified"), (None, None), (False, "traditional"),
+                                                 (None, "simplified")]
+    requests = [PoemRequest(k, seed=i) for i, k in enumerate("春夏秋")]
+    results = tiny_poet.generate_batch(requests)
+    who = [carol, ALICE, carol]  # carol is new: created once, for both of her poems
+    ids = records.store_poems(list(zip(who, requests, results, strict=True)))
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    with Session(db) as s:
+        rows = [s.get(Poem, i) for i in ids]
+        assert [p.keyword for p in rows if p] == ["春", "夏", "秋"]
+        assert [p.text for p in rows if p] == [r.simplified_text for r in results]
+        assert rows[0].user_id == rows[2].user_id != rows[1].user_id  # type: ignore[union-attr]
