@@ -46,12 +46,12 @@ Reward = Callable[[list[str], list[str], list[str]], torch.Tensor]  # texts, key
 @dataclass
 class PreferenceConfig:
     method: str = "reinforce"  # reinforce | raft | dense (measured on the simulation: docs/finetune.md)
-    steps: int = 40
+    steps: int = 60
     prompts: int = 8  # prompts per step (one form per step)
     k: int = 8  # poems drawn per prompt
     liked: int = 4  # raft: rated liked poems added to each step
     lr: float = 1e-4  # constant: a short preset over the champion, not a second training run
-    kl_coef: float = 0.2  # weight of KL(candidate || champion) per sampled position
+    kl_coef: float = 0.05  # weight of KL(candidate || champion) per sampled position
     replay_coef: float = 0.5  # weight of the corpus maximum-likelihood loss
     replay_batch: int = 16
     grad_clip: float = 1.0
