@@ -177,7 +177,7 @@ def _run(cfg: CycleConfig, reg: Registry, progress: bool) -> dict:
         version = reg.next_version(cfg.model)
         meta = json.loads(json.dumps(blob0["meta"], default=str))  # plain types only (no TorchVersion)
         meta.update(version=version, parent=champ_rec.version, method=cfg.tune.method,
-                    finetune=cfg.tune.to_dict(), data_window=rd.report)
+                    finetune=tuner.cfg.to_dict(), data_window=rd.report)
         extra = {k: v for k, v in blob0.items() if k not in ("kind", "config", "vocab", "meta", "model")}
         checkpoint.save(work / "candidate", kind=cfg.model, model=cand.net, config=blob0["config"], vocab=vocab,
                         meta=meta, extra_state=extra, half=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from tqdm import tqdm
@@ -40,6 +40,9 @@ from engine.request import PoemRequest
 from engine.training.dataset import PoemData
 
 METHODS = ("raft", "reinforce", "dense")
+# per generator, measured on the simulation (docs/finetune.md): the VAE needs twice the GAN's step
+# to move as far (its poems also depend on the latent drawn per poem); both stay inside the KL budget
+LEARNING_RATES = {"gan": 1e-4, "vae": 2e-4}
 Reward = Callable[[list[str], list[str], list[str]], torch.Tensor]  # texts, keywords, forms -> P(liked)
 
 
@@ -50,7 +53,7 @@ class PreferenceConfig:
     prompts: int = 8  # prompts per step (one form per step)
     k: int = 8  # poems drawn per prompt
     liked: int = 4  # raft: rated liked poems added to each step
-    lr: float = 1e-4  # constant: a short preset over the champion, not a second training run
+    lr: float | None = None  # constant; None: the generator's own (LEARNING_RATES)
     kl_coef: float = 0.05  # weight of KL(candidate || champion) per sampled position
     replay_coef: float = 0.5  # weight of the corpus maximum-likelihood loss
     replay_batch: int = 16
@@ -149,6 +152,8 @@ class PreferenceTuner:
             raise ValueError(f"unknown method {cfg.method!r}; choose one of {METHODS}")
         if cfg.method == "dense" and char_weights is None:
             raise ValueError("method dense needs the reward model's character weights")
+        if cfg.lr is None:
+            cfg = replace(cfg, lr=LEARNING_RATES[m.kind])
         self.m, self.poet, self.cfg, self.reward, self.char_weights = m, poet, cfg, reward, char_weights
         self.lm = lm_of(m)
         self.ref = copy.deepcopy(self.lm).eval().requires_grad_(False)
