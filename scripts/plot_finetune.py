@@ -21,6 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 CARD_FONT = Path(__file__).resolve().parents[1] / "engine" / "cards" / "fonts" / "YinshiKai.ttf"
 
@@ -60,6 +61,7 @@ def main() -> None:
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("cycle (× means the gate refused; the champion stayed)", fontsize=7)
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].legend(fontsize=7)
     prefer = ", ".join(sorted({r["prefer"] for r in runs}))
     ratings = sorted({r["ratings"] // r["cycles"] for r in runs})
