@@ -60,19 +60,11 @@ class FineTuneSchedule:
                 log.exception("fine-tuning check failed")
             await asyncio.sleep(self.interval_s)
 
-    def since(self, model: str) -> datetime | None:
-        """The newest rating time the last cycle of `model` used (None: no cycle yet)."""
-        for c in reversed(self.registry.cycles(model)):
-            last = (c.get("data") or {}).get("last")
-            if last:
-                return datetime.fromisoformat(last)
-        return None
-
     async def check(self) -> list[dict]:
         """One pass over the generators; returns the results of the cycles it ran."""
         out = []
         for model in self.models:
-            new = await asyncio.to_thread(self.count_new, model, self.since(model))
+            new = await asyncio.to_thread(self.count_new, model, self.registry.data_until(model))
             if new < self.min_new:
                 continue
             result = await self.run_cycle(model)
