@@ -11,6 +11,8 @@ the result to stdout.
 from __future__ import annotations
 
 import json
+import signal
+import sys
 
 import typer
 
@@ -166,6 +168,8 @@ def simulate_command(
 
     if threads:
         torch.set_num_threads(threads)
+    # a stopped simulation (SIGTERM) unwinds like Ctrl-C, so that its temporary directory is removed
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     try:
         out = simulate(model, prefer, ratings, seed, raters, cycles, model_dir=settings.model_dir,
                        corpus_dir=settings.corpus_dir, cache_dir=settings.cache_dir, eval_per_form=eval_per_form,

@@ -4,6 +4,12 @@ cycle's record, recorded in the registry; no cycle without enough new ratings; c
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -77,3 +83,25 @@ def test_simulate_json_prints_before_after_and_the_gate(data_dir):
     assert not (data_dir / "registry").exists() and not (data_dir / "yinshi.db").exists()  # a temporary world
     r = runner.invoke(app, ["finetune", "simulate", "--model", "gan", "--prefer", "月", "--raters", "everyone"])
     assert r.exit_code == 2 and "未知评分者" in r.stderr and "Unknown raters" in r.stderr
+
+
+def test_a_stopped_simulation_leaves_no_temporary_directory(data_dir, tmp_path):
+    """SIGTERM (a timer's stop, Ctrl-C's cousin) mid-simulation removes its temporary world."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from app.cli import app; app()", "finetune", "simulate", "--model", "gan",
+         "--prefer", "月", "--ratings", "100000", "--eval-per-form", "10", "--threads", "1", "--json"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(scratch.glob("yinshi-simulate-*/sim.db")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert list(scratch.glob("yinshi-simulate-*")), "the simulation never started"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not list(scratch.glob("yinshi-simulate-*"))
