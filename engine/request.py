@@ -25,6 +25,10 @@ MAX_LATENT = 1024  # VAE latent size a request may carry
 MAX_MIN_P = 0.99
 MAX_LATENT_VALUE = 1e6
 MAX_SEED = 2**63  # a seed is a 64-bit signed integer (torch.Generator, the decoder's draws)
+# Candidates per request: the model's real-vs-generated scorer keeps the most real-looking of them
+# (engine/decoding/rerank.py; a checkpoint without a scorer draws one). One by default: on the shipped
+# models best-of-4 left the independent classifier where it was, at 1.7x the latency (README, "Reranking").
+CANDIDATES, MAX_CANDIDATES = 1, 16
 Script = Literal["simplified", "traditional"]  # the models write simplified; traditional is OpenCC s2t
 
 
@@ -44,7 +48,11 @@ class PoemRequest:
     ] = MIN_P
     theme: Annotated[float, Ge(0), Le(10), doc("weight of the keyword's theme characters; 0: off")] = THEME
     parallel: Annotated[float, Ge(0), Le(10), doc("weight of couplet partners in 律诗 (对仗); 0: off")] = PARALLEL
+    candidates: Annotated[int, Ge(1), Le(MAX_CANDIDATES), doc(
+        "poems drawn per request, the one the model's scorer finds most real returned; 1: no reranking"
+        " (a model without a scorer always draws one)")] = CANDIDATES
     seed: Annotated[int, Ge(0), Lt(MAX_SEED)] | None = None  # None: drawn at random and reported
+    # (the same seed and settings write the same poem; candidate j draws from rerank.candidate_seeds)
     latent: Annotated[  # VAE only: near this latent (/more)
         tuple[Annotated[float, Ge(-MAX_LATENT_VALUE), Le(MAX_LATENT_VALUE)], ...], MaxLen(MAX_LATENT)
     ] | None = None
@@ -56,10 +64,10 @@ class PoemRequest:
     ] | None = None
 
 
-# The sampling settings (top-k and top-p take the slower torch.topk path), and what a stored poem
-# records of its request so that a rating can be tied to the decoding that produced it (and to the
-# script it was shown in).
-SAMPLING = ("temperature", "top_k", "top_p", "min_p", "theme", "parallel")
+# The sampling settings (top-k and top-p take the slower torch.topk path) and the number of candidates,
+# and what a stored poem records of its request so that a rating can be tied to the decoding that
+# produced it (and to the script it was shown in).
+SAMPLING = ("temperature", "top_k", "top_p", "min_p", "theme", "parallel", "candidates")
 DECODING = ("scheme", "strict", *SAMPLING, "script")
 
 
@@ -70,11 +78,13 @@ class PoemResult:
     model: str
     model_version: str
     keyword: str  # the keyword actually used (after any fallback)
-    seed: int
+    seed: int  # the request's (drawn at random if it gave none): the same seed and settings write this poem again
     acrostic: bool = False
     requested_keyword: str | None = None  # set when the keyword was replaced by a fallback
     note: str | None = None  # bilingual note on a fallback, shown to the user
     latent: tuple[float, ...] | None = None  # VAE latent of this poem, for /more
+    # "rerank" when several candidates were drawn: {"candidates": k, "chosen": j, "candidate_seed": the
+    # seed that writes this poem with candidates 1, "scores": the scorer's real-logits, one per candidate}
     extra: dict = field(default_factory=dict)
     script: Script = "simplified"  # the script of `lines`
     simplified_lines: list[str] | None = None  # the lines as the model wrote them, when `lines` are traditional

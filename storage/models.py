@@ -41,7 +41,9 @@ class Decoding(SQLModel):
     Poems stored before migration 0002 read scheme 'pingshui' and strict true (the defaults every
     front end used then) and NULL sampling settings: unknown, never guessed. `script` is the script
     the poem was shown in (its text is stored as the model wrote it, simplified); poems stored
-    before migration 0003 read 'simplified', the only one there was.
+    before migration 0003 read 'simplified', the only one there was. `candidates` is how many poems
+    were drawn for the one kept (engine/decoding/rerank.py); poems stored before migration 0005 read 1,
+    the only number there was; NULL: unknown.
     """
 
     scheme: str = Field(default="pingshui", max_length=16, sa_column_kwargs={"server_default": "pingshui"})
@@ -52,6 +54,7 @@ class Decoding(SQLModel):
     min_p: float | None = None
     theme: float | None = None
     parallel: float | None = None
+    candidates: int | None = None
     script: str = Field(default="simplified", max_length=16, sa_column_kwargs={"server_default": "simplified"})
 
 

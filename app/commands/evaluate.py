@@ -21,7 +21,8 @@ from engine.evaluation.evaluate import (
     load_reference,
     read_jsonl,
 )
-from engine.request import MIN_P, PARALLEL, TEMPERATURE, THEME, TOP_P
+from engine.request import CANDIDATES, MIN_P, PARALLEL, TEMPERATURE, THEME, TOP_P
+from engine.serving.schema import check_fields
 
 # (key in the result dict, label, format)
 ROWS: list[tuple[str, str, str]] = [
@@ -117,6 +118,10 @@ def eval_command(
     min_p: float = typer.Option(MIN_P, "--min-p", help="min-p threshold for --model (0: off)."),
     theme: float = typer.Option(THEME, "--theme", help="Theme bonus weight for --model (0: off)."),
     parallel: float = typer.Option(PARALLEL, "--parallel", help="Couplet-partner bonus weight for --model (0: off)."),
+    candidates: list[int] = typer.Option(
+        [CANDIDATES], "--candidates", "-k",
+        help="Poems drawn per request for --model, the scorer's best kept (repeatable; default: the engine's).",
+    ),
     model_dir: Path | None = typer.Option(None, "--model-dir", help="Directory with gan/ and vae/ (default: settings)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
 ) -> None:
@@ -135,6 +140,8 @@ def eval_command(
                     f"未知基线「{name}」，可选：{'、'.join(BASELINES)}。",
                     f"Unknown baseline {name!r}; choose one of {', '.join(BASELINES)}.",
                 )
+        for k in candidates:  # its declared bounds, as every front end checks them
+            check_fields({"candidates": k}, lambda _: "--candidates")
         sources: dict[str, list[GeneratedPoem]] = {}
         if poems_file is not None:
             sources[poems_file.name] = read_jsonl(poems_file)
@@ -147,10 +154,14 @@ def eval_command(
             sources[name] = baseline_poems(name, ref, n, seed)
         for spec in model:
             for temp in temperature:
-                with console.status(f"writing {n:,} poems with {spec} at temperature {temp}…"):
-                    label = f"{spec.split('=')[0]}@{temp:g}" if len(temperature) > 1 else spec.split("=")[0]
-                    sources[label] = model_poems(spec, ref, n, seed, temp, model_dir, device,
-                                                 dict(top_p=top_p, min_p=min_p, theme=theme, parallel=parallel))
+                for k in candidates:
+                    with console.status(f"writing {n:,} poems with {spec} at temperature {temp}, best of {k}…"):
+                        label = spec.split("=")[0]
+                        label += f"@{temp:g}" if len(temperature) > 1 else ""
+                        label += f" k={k}" if len(candidates) > 1 else ""
+                        sources[label] = model_poems(spec, ref, n, seed, temp, model_dir, device,
+                                                     dict(top_p=top_p, min_p=min_p, theme=theme, parallel=parallel,
+                                                          candidates=k))
         results = {}
         for name, poems in sources.items():
             with console.status(f"scoring {name} ({len(poems):,} poems)…"):

@@ -9,6 +9,7 @@ weights, a smoke test) before promote or rollback lets it serve; a refused one m
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -137,3 +138,63 @@ def rollback_command(
     except YinshiError as e:
         fail(e.zh, e.en)
     typer.echo(f"{name} champion: {back.version} (was {current.version}, now rejected)")
+
+
+@models_app.command("scorer")
+def scorer_command(
+    checkpoints: list[Path] = typer.Argument(..., help="model directories to update (e.g. models/gan models/vae)"),
+    minutes: float = typer.Option(6.0, "--minutes", help="time per model, generating its poems included"),
+    poems: int = typer.Option(3000, "--poems", help="poems the model writes (and as many real ones)"),
+    corpus_dir: Path = typer.Option(None, help="chinese-poetry clone (default: settings.corpus_dir)"),
+) -> None:
+    """Train a checkpoint's reranking scorer (the SeqGAN discriminator's CNN, real training poems
+    against the model's own) and write it into the checkpoint in place, its held-out accuracy in
+    meta (engine/training/scorer.py). Requests then keep the best of `candidates` poems. Registry
+    versions are never rewritten: run it on a model directory, then register that."""
+    import torch
+
+    from engine.corpus.loader import load_corpus
+    from engine.decoding.poet import model_from_blob
+    from engine.errors import YinshiError
+    from engine.models.verify import load_verified, read_blob
+    from engine.training.scorer import ScorerConfig, save_scorer, train_scorer
+    from learning.registry import sha256_file
+
+    settings = get_settings()
+    if not 0 < minutes <= 600 or not 10 <= poems <= 100_000:
+        fail("--minutes 须在 0 到 600 之间，--poems 须在 10 到 100000 之间",
+             "--minutes must be in (0, 600] and --poems in [10, 100000].")
+    for path in checkpoints:
+        if not (path / "model.pt").is_file():
+            fail(f"{path} 下没有 model.pt", f"No model.pt under {path}.")
+        if path.resolve().is_relative_to(settings.registry_dir.resolve()):
+            fail(f"{path} 是注册表中的版本，版本不可改写", f"{path} is a registry version; versions are never rewritten.")
+    corpus = load_corpus(corpus_dir or settings.corpus_dir, cache_dir=settings.cache_dir, progress=True)
+    device = torch.device("cpu")
+    for path in checkpoints:
+        try:
+            blob = read_blob(path)  # safe loading, its parts, finite weights
+            m = model_from_blob(blob, device, settings.quantize)
+            state, meta = train_scorer(m, corpus, ScorerConfig(poems=poems, minutes=minutes), progress=typer.echo)
+            save_scorer(path, blob, state, meta)
+            load_verified(path, device, sha256_file(path / "model.pt"))  # loads as serving will
+        except YinshiError as e:
+            fail(e.zh, e.en, code=1)
+        except ValueError as e:  # no training poems to learn from
+            fail(f"无法训练评分器：{e}", f"Cannot train the scorer: {e}", code=1)
+        sha = sha256_file(path / "model.pt")
+        typer.echo(f"{path}: scorer held-out accuracy {meta['heldout_accuracy']:.1%} on {meta['heldout_poems']:,} "
+                   f"poems ({meta['generated_poems']:,} generated, {meta['minutes']:.1f} min); sha256 {sha}")
+        stale_registry_copy(settings, m.kind, m.version, sha)
+
+
+def stale_registry_copy(settings: Settings, name: str, version: str, sha256: str) -> None:
+    """Say so when the registry holds an earlier copy of a rewritten checkpoint under its version."""
+    from learning.registry import Registry
+
+    if not (settings.registry_dir / "registry.json").is_file():
+        return
+    if any(v.version == version and v.sha256 != sha256 for v in Registry(settings.registry_dir).list_versions(name)):
+        typer.echo(f"注意：注册表中的 {name} {version} 仍是改写前的副本（版本不可改写），在役模型未改动 / "
+                   f"Note: the registry's {name} {version} is the copy from before (versions are never "
+                   "rewritten); what serves is unchanged.", err=True)

@@ -2,6 +2,8 @@
 
 `Poet.generate_batch(requests)` validates each request, turns it into decoding constraints, decodes
 every (model, form, scheme) group in one batched pass and returns one result or error per request.
+A request asking for k candidates puts k rows in the batch (engine/decoding/rerank.py); the model's
+scorer keeps the most real-looking. A model without a scorer decodes one, whatever k.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 
 from engine.corpus.associations import lexicon_words, theme_bias
 from engine.corpus.vocab import Vocab
-from engine.decoding import calibration
+from engine.decoding import calibration, rerank
 from engine.decoding.decode import decode, keyword_placement, tokens_to_lines
 from engine.decoding.names import MODEL_NAMES, parse_model, resolve_keyword, validate_heads, validate_keyword
 from engine.decoding.output_head import OutputHead
@@ -24,7 +26,8 @@ from engine.decoding.spec import DecodeSpec, ProsodyMasks
 from engine.device import resolve_device
 from engine.errors import InvalidInput, UnknownKeyword, YinshiError
 from engine.models import checkpoint
-from engine.models.encoding import MAX_KEYWORD, keyword_ids
+from engine.models.encoding import FORM_IDS, MAX_KEYWORD, keyword_ids
+from engine.models.gan_discriminator import DiscConfig, Discriminator
 from engine.models.int8_lm import Int8Decoder, int8_is_faster
 from engine.models.poem_lm import PoemLM, PoemLMConfig
 from engine.models.vae import PoemVAE, VAEConfig
@@ -59,8 +62,16 @@ class LoadedModel:
     associations: dict | None = None  # theme and couplet-partner tables (engine/corpus/associations.py)
     pairs: tuple[torch.Tensor, torch.Tensor] | None = None  # the partner table on the device
     rhyme_usage: RhymeUsage | None = None  # the groups poets rhyme each character in (engine/prosody/usage.py)
+    scorer: Discriminator | None = None  # real-vs-generated CNN that reranks candidates (engine/training/scorer.py)
     masks: dict[str, ProsodyMasks] = field(default_factory=dict)
     heads: dict[str, OutputHead] = field(default_factory=dict)
+
+    @torch.no_grad()
+    def score(self, tokens: torch.Tensor, form: str) -> list[float]:
+        """The scorer's real-logit of each poem: tokens (B, T) of one form -> B floats."""
+        assert self.scorer is not None
+        form_t = torch.full((tokens.shape[0],), FORM_IDS[form], device=tokens.device)
+        return self.scorer(tokens, form_t).float().tolist()
 
     @property
     def decoder(self) -> PoemLM | Int8Decoder:
@@ -108,8 +119,35 @@ def model_from_blob(blob: dict, device, quantize: bool = False) -> LoadedModel:
     if assoc is not None:
         pairs = assoc["pair_ids"].long().to(device), assoc["pair_vals"].float().to(device)
     usage = RhymeUsage(blob["rhyme_usage"]) if "rhyme_usage" in blob else None
+    scorer = scorer_from_blob(blob, device)
     variant_table()  # built once per process (a second or two): at loading, not in the first request
-    return LoadedModel(kind, version, net, vocab, meta, lexicon, int8, assoc, pairs, usage)
+    return LoadedModel(kind, version, net, vocab, meta, lexicon, int8, assoc, pairs, usage, scorer)
+
+
+def scorer_from_blob(blob: dict, device) -> Discriminator | None:
+    """The reranking scorer a checkpoint holds (weights under "scorer", config in meta["scorer"]),
+    or None. ValueError for NaN or infinite weights: a scorer that cannot rank is refused."""
+    if "scorer" not in blob:
+        return None
+    state = blob["scorer"]
+    if any(t.is_floating_point() and not torch.isfinite(t).all() for t in state.values()):
+        raise ValueError("the scorer's weights hold NaN or infinity")
+    scorer = Discriminator(DiscConfig(**blob["meta"]["scorer"]["config"]))
+    checkpoint.load_state(scorer, state)
+    return scorer.to(device).eval()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Candidate `index` of the `of` a request drew: its constraints and what its result reports."""
+
+    request: int  # the request's position in the batch
+    index: int
+    of: int
+    seed: int  # the request's seed (the candidate's own is spec.seed)
+    spec: DecodeSpec
+    keyword: str
+    note: str | None
 
 
 class Poet:
@@ -231,42 +269,60 @@ class Poet:
 
     def generate_batch(self, requests: list[PoemRequest]) -> list[PoemResult | YinshiError]:
         results: list[PoemResult | YinshiError | None] = [None] * len(requests)
-        groups: dict[tuple[str, str, str], list[tuple[int, DecodeSpec, str, str | None, int]]] = {}
+        groups: dict[tuple[str, str, str], list[Candidate]] = {}
         for i, req in enumerate(requests):
             try:
-                check_request(req)  # its declared bounds: seed, min-p, a finite latent, no lone surrogate
+                check_request(req)  # its declared bounds: seed, min-p, candidates, a finite latent, no lone surrogate
                 name = parse_model(req.model)
                 if name not in self.models:
                     raise InvalidInput(f"模型「{name}」未加载", f"Model {name!r} is not loaded.")
                 m = self.models[name]
                 seed = req.seed if req.seed is not None else random.randrange(2**31)
-                spec, kw, note = self.spec_for(req, m, m.masks_for(req.scheme, self.device), seed)
-                groups.setdefault((name, spec.form, req.scheme), []).append((i, spec, kw, note, seed))
+                k = req.candidates if m.scorer is not None else 1
+                masks = m.masks_for(req.scheme, self.device)
+                drawn = []
+                for j, s in enumerate(rerank.candidate_seeds(seed, k)):
+                    spec, kw, note = self.spec_for(req, m, masks, s)
+                    drawn.append(Candidate(i, j, k, seed, spec, kw, note))
+                for c in drawn:  # (an acrostic without a form may put its candidates in several forms)
+                    groups.setdefault((name, c.spec.form, req.scheme), []).append(c)
             except YinshiError as e:
                 results[i] = e
+        written: dict[int, list[tuple[Candidate, PoemResult, float]]] = {}
         with self._lock:
             for (name, form, scheme), items in groups.items():
                 m = self.models[name]
-                specs = [it[1] for it in items]
-                z = self._latents(m, [requests[it[0]] for it in items], specs)
+                specs = [c.spec for c in items]
+                z = self._latents(m, [requests[c.request] for c in items], specs)
                 masks, head = m.masks_for(scheme, self.device), m.head_for(scheme, self.device)
-                tokens = decode(m.decoder, specs, masks, z=z, head=head, pairs=m.pairs).tolist()
-                for (i, _spec, kw, note, seed), toks, zi in zip(
-                    items, tokens, z if z is not None else [None] * len(items), strict=True
+                tokens = decode(m.decoder, specs, masks, z=z, head=head, pairs=m.pairs)
+                reranked = any(c.of > 1 for c in items)
+                scores = m.score(tokens, form) if reranked else [0.0] * len(items)
+                for c, toks, zi, sc in zip(
+                    items, tokens.tolist(), z if z is not None else [None] * len(items), scores, strict=True
                 ):
-                    req = requests[i]
-                    results[i] = PoemResult(
+                    req = requests[c.request]
+                    res = PoemResult(
                         lines=tokens_to_lines(toks, FORMS[form], m.vocab),
                         form=form,
                         model=name,
                         model_version=m.version,
-                        keyword=kw,
-                        seed=seed,
+                        keyword=c.keyword,
+                        seed=c.seed,
                         acrostic=req.acrostic,
-                        requested_keyword=req.keyword if note else None,
-                        note=note,
+                        requested_keyword=req.keyword if c.note else None,
+                        note=c.note,
                         latent=tuple(round(float(x), 4) for x in zi) if zi is not None else None,
-                    ).in_script(req.script)  # traditional: OpenCC s2t of the lines, the model's kept
+                    )
+                    written.setdefault(c.request, []).append((c, res, sc))
+        for i, cands in written.items():
+            cands.sort(key=lambda d: d[0].index)
+            j = rerank.best([sc for _, _, sc in cands])
+            res = cands[j][1]
+            if len(cands) > 1:
+                res.extra["rerank"] = {"candidates": len(cands), "chosen": j, "candidate_seed": cands[j][0].spec.seed,
+                                       "scores": [round(sc, 4) for _, _, sc in cands]}
+            results[i] = res.in_script(requests[i].script)  # traditional: OpenCC s2t of the lines, the model's kept
         return results  # type: ignore[return-value]
 
     def _latents(self, m: LoadedModel, reqs: list[PoemRequest], specs: list[DecodeSpec]):

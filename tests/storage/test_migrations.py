@@ -15,7 +15,7 @@ from storage import queries as q
 from storage.db import make_engine, migrate
 from storage.models import Decoding, Poem, Rating, User
 
-HEAD = "0004"  # the newest revision in storage/migrations/versions
+HEAD = "0005"  # the newest revision in storage/migrations/versions
 
 # What SQLModel.metadata.create_all wrote on SQLite before the migrations (storage/models.py at the
 # first release), verbatim.
@@ -102,6 +102,7 @@ def check_old_and_new_poems(engine: Engine) -> None:
     with Session(engine) as s:
         old = s.exec(select(Poem).order_by(Poem.id)).all()
         assert [(p.scheme, p.strict, p.temperature, p.top_k) for p in old] == [("pingshui", True, None, None)] * 3
+        assert [p.candidates for p in old] == [1] * 3  # every poem before 0005 was its request's only one
         assert old[1].latent == [0.5, -1.0]
         user = s.get(User, 1)
         assert q.last_poem_of_user(session=s, user=user).id == 2
@@ -109,8 +110,9 @@ def check_old_and_new_poems(engine: Engine) -> None:
         assert stats == {("gan", "gan-1"): 3}
         new = q.add_poem(session=s, user=user, text="江", keyword="江", form="wujue", model="gan",
                          model_version="gan-2", seed=1, decoding=Decoding(scheme="xinyun", strict=False,
-                                                                          temperature=0.9, top_k=0))
-        assert (new.id, new.scheme, new.strict, new.temperature) == (4, "xinyun", False, 0.9)
+                                                                          temperature=0.9, top_k=0,
+                                                                          candidates=4))
+        assert (new.id, new.scheme, new.strict, new.temperature, new.candidates) == (4, "xinyun", False, 0.9, 4)
         forgotten = q.forget_user(session=s, platform="telegram", user_id="x", salt="s")
         assert forgotten.user is False  # hashes differ: nothing of the old users is touched
         s.delete(s.get(Poem, 1))
