@@ -30,7 +30,9 @@ class TrainConfig:
     warmup_steps: int = 200
     epochs: float = 1.0  # MLE / VAE passes over the training split
     max_minutes: float | None = None  # stop the MLE/VAE phase after this long
+    total_minutes: float | None = None  # the whole run's wall clock: the MLE/VAE phase leaves room for what follows
     grad_clip: float = 1.0
+    weight_decay: float = 0.01  # AdamW's, on every parameter
     eval_every: int = 500
     n_embd: int = 256
     n_hidden: int = 512
@@ -39,7 +41,7 @@ class TrainConfig:
     min_char_count: int = 3
     limit_poems: int | None = None  # use only the first N training poems (tests, quick runs)
     resume: bool = False  # continue from out_dir/last if it exists
-    threads: int | None = None  # torch CPU threads (None: torch's default)
+    threads: int | None = None  # torch CPU threads (None: timed, re-checked every eval_every steps; mle.ThreadPicker)
     adv_minutes: float | None = None  # stop the adversarial phase after this long
     scheme: str = "pingshui"
     # VAE
@@ -65,9 +67,16 @@ PRESETS: dict[str, dict] = {
     "default": {},
     # the models in models/ (their meta.json), which also ran with --max-minutes 68 (gan) / 80 (vae)
     "shipped": {"batch_size": 128, "eval_every": 200, "d_pretrain_steps": 150, "adv_steps": 400, "adv_minutes": 35.0},
+    # the whole run (MLE / VAE, then the GAN's discriminator and adversarial phases) within 150 minutes
+    # of wall clock on 2 shared CPU cores, up to 3 epochs; the learning rate anneals over whichever
+    # ends first (docs/training.md)
+    "full": {
+        "batch_size": 128, "epochs": 3.0, "total_minutes": 150.0, "eval_every": 250,
+        "d_pretrain_steps": 150, "adv_steps": 400, "adv_minutes": 25.0,
+    },
     # a few seconds on one CPU core: the tests' models (tests/conftest.py)
     "tiny": {
-        "device": "cpu", "batch_size": 32, "n_embd": 32, "n_hidden": 64, "n_layer": 1, "eval_every": 10**6,
+        "device": "cpu", "threads": 1, "batch_size": 32, "n_embd": 32, "n_hidden": 64, "n_layer": 1, "eval_every": 10**6,
         "d_pretrain_steps": 5, "adv_steps": 2, "adv_batch": 8, "kl_anneal_steps": 20, "min_char_count": 1,
     },
 }

@@ -2,10 +2,12 @@
 the GAN the adversarial phase (engine/training/adversarial.py), and the checkpoints.
 
 Checkpoints go to `out_dir` (weights + config + vocabulary + data hash + metrics) and can resume.
+A run given `total_minutes` shortens its MLE / VAE phase so that everything ends within it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -31,6 +33,19 @@ from engine.training.adversarial import train_gan_adversarial
 from engine.training.config import TrainConfig
 from engine.training.dataset import PoemData
 from engine.training.mle import train_mle
+
+FINISH_MINUTES = 2.0  # corpus statistics and the final checkpoint (0.1 min for the shipped VAE)
+DISC_MINUTES = 3.0  # the GAN's discriminator pretraining and its statistics (1.1 min for the shipped GAN)
+
+
+def mle_minutes(cfg: TrainConfig, minutes_used: float) -> float | None:
+    """The MLE / VAE phase's time budget: `max_minutes`, cut so that the run, `minutes_used` in
+    already, ends within `total_minutes`, after the GAN's adversarial phase (`adv_minutes`)."""
+    if cfg.total_minutes is None:
+        return cfg.max_minutes
+    after = FINISH_MINUTES + (DISC_MINUTES + (cfg.adv_minutes or 0.0) if cfg.model == "gan" else 0.0)
+    left = max(1.0, cfg.total_minutes - minutes_used - after)
+    return min(cfg.max_minutes or left, left)
 
 
 def data_hash(poems: list[CorpusPoem]) -> str:
@@ -150,7 +165,8 @@ def train(cfg: TrainConfig, poems: list[CorpusPoem], verbose: bool = True) -> Pa
         if resume["vocab"] != vocab.to_json():
             raise ValueError("cannot resume: the vocabulary differs (different data or settings)")
         checkpoint.load_state(model, resume["model"])
-    history = train_mle(model, train_data, valid_data, cfg, device, cfg.model == "vae", log, save_fn, resume)
+    mle_cfg = dataclasses.replace(cfg, max_minutes=mle_minutes(cfg, (time.time() - t_start) / 60))
+    history = train_mle(model, train_data, valid_data, mle_cfg, device, cfg.model == "vae", log, save_fn, resume)
     meta["minutes_mle"] = (time.time() - t_start) / 60
     lexicon = corpus_statistics(train_poems, vocab)
     if cfg.model == "gan":
