@@ -25,7 +25,7 @@ from engine.prosody.forms import FORMS, form_for_shape
 from engine.text.cleaning import DamagedText, clean_paragraphs
 from engine.text.script import to_simplified
 
-PIPELINE_VERSION = 4  # bump whenever cleaning, classification, splitting or the cached record changes
+PIPELINE_VERSION = 5  # bump whenever cleaning, classification, splitting or the cached record changes
 SOURCES: tuple[tuple[str, str, str], ...] = (  # (glob, dynasty, kind), in reading order
     ("全唐诗/poet.tang.*.json", "tang", "shi"),
     ("全唐诗/poet.song.*.json", "song", "shi"),

@@ -49,12 +49,14 @@ def variant_table() -> dict[int, str]:
     """ord(variant) → its standard simplified character, for `str.translate`.
 
     Candidates come from packaged tables: OpenCC's Japanese configuration (jp2t then t2s: 隠 → 隱 →
-    隐; no OpenCC configuration maps the corpus's other variants, 疎 鴈 蘂) and char-converter's
+    隐; no OpenCC configuration maps the corpus's other variants, 疎 鴈 蘂), the characters its Hong Kong
+    configuration simplifies and t2s keeps (hk2s: 粧 → 妆, 衹 → 只) and char-converter's
     variant table ("v2s": variant → standard simplified), which maps both. That table also lists
     distinct characters as variants (园 → 圆, 玖 → 九), so a candidate is kept only where the variant
     is out of modern use and its standard form is not: the variant is in no word of pypinyin's phrase
     dictionary while the standard form is, and as a word of jieba's dictionary the standard form is
-    `VARIANT_RATIO` times as frequent. About 2,700 characters; built once (a second or two)."""
+    `VARIANT_RATIO` times as frequent (OpenCC's hk2s forms need only the first two tests). About
+    2,700 characters; built once (a second or two)."""
     import jieba
     import msgpack
     from pypinyin.phrases_dict import phrases_dict
@@ -64,6 +66,8 @@ def variant_table() -> dict[int, str]:
     v2s = msgpack.unpackb((Path(spec.submodule_search_locations[0]) / "data" / "v2s.msgpack").read_bytes())
     unified = [chr(c) for c in range(0x4E00, 0xA000)]  # the CJK Unified Ideographs, converted one per line
     japanese = to_simplified(_converter("jp2t").convert("\n".join(unified))).split("\n")
+    hong_kong = _converter("hk2s").convert("\n".join(unified)).split("\n")
+    simplified = to_simplified("\n".join(unified)).split("\n")
     candidates = [(ch, std[0]) for ch, std in v2s.items() if ch not in std]
     candidates += [(ch, std) for ch, std in zip(unified, japanese, strict=True) if std != ch]
 
@@ -78,4 +82,7 @@ def variant_table() -> dict[int, str]:
             and single.get(std, 0) >= VARIANT_RATIO * max(single.get(ch, 0), 1)
         ):
             table[ord(ch)] = std
+    for ch, hk, t2s in zip(unified, hong_kong, simplified, strict=True):  # curated by OpenCC: no frequency test
+        if hk != t2s and len(hk) == 1 and ch not in in_phrases and hk in in_phrases:
+            table.setdefault(ord(ch), hk)
     return table

@@ -9,6 +9,7 @@ from engine.text.script import to_standard
 def test_variant_and_japanese_forms_become_standard_simplified():
     assert to_standard("隠頼浄髪疎鴈蘂") == "隐赖净发疏雁蕊"
     assert to_standard("簷髙劒歳") == "檐高剑岁"
+    assert to_standard("红粧衹糭") == "红妆只粽"  # OpenCC's hk2s maps them; t2s keeps them (a shipped poem had 粧)
 
 
 def test_distinct_characters_that_variant_tables_list_are_kept():
