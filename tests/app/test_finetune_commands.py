@@ -31,7 +31,7 @@ def data_dir(tmp_path, tiny_model_dir, env):
 
 
 def test_run_json_is_one_cycle_record_kept_in_the_registry(data_dir, tiny_model_dir, env):
-    rated_database(f"sqlite:///{data_dir / 'yinshi.db'}", tiny_model_dir, 360, likes)
+    rated_database(f"sqlite:///{data_dir / 'yinshi.db'}", tiny_model_dir, 360, likes(tiny_model_dir))
     env(YINSHI_FINETUNE_MIN_RATINGS=300)  # 360 new: due
     r = runner.invoke(app, ["finetune", "run", "--model", "gan", "--promote-to", "champion", "--when-due", "--json",
                             *FAST])

@@ -41,7 +41,7 @@ def test_random_raters_are_refused_before_any_fine_tuning(tmp_path, tiny_model_d
 
 def test_a_changed_champion_is_refused_and_nothing_moves(tmp_path, tiny_model_dir):
     url = f"sqlite:///{tmp_path / 'y.db'}"
-    rated_database(url, tiny_model_dir, 100, likes)
+    rated_database(url, tiny_model_dir, 100, likes(tiny_model_dir))
     reg = Registry(tmp_path / "registry")
     reg.seed_shipped(tiny_model_dir, names=("gan",))
     path = reg.path(reg.champion("gan")) / "model.pt"
@@ -67,7 +67,7 @@ def database_state(db: Path) -> tuple:
 def test_sigkill_at_random_points_leaves_the_champion_and_the_database_intact(tmp_path, tiny_model_dir):
     db = tmp_path / "y.db"
     url = f"sqlite:///{db}"
-    rated_database(url, tiny_model_dir, 400, likes)
+    rated_database(url, tiny_model_dir, 400, likes(tiny_model_dir))
     reg = Registry(tmp_path / "registry")
     reg.seed_shipped(tiny_model_dir, names=("gan",))
     champ = reg.champion("gan")

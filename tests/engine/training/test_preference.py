@@ -1,6 +1,6 @@
 """Fine-tuning toward a reward model: the policy rebuilt for training is the masked one the decoder
-drew from, and a few steps toward "poems with 极 or 影 are liked" raise their share while every
-poem still has its form, rhyme and tones."""
+drew from, and a few steps toward "poems with either of two characters are liked" raise their share
+while every poem still has its form, rhyme and tones."""
 
 from __future__ import annotations
 
@@ -21,8 +21,7 @@ from engine.training.preference import (
     kl_per_position,
     policy_logprobs,
 )
-
-LIKED = "极影"
+from tests.learning.helpers import liked_characters
 
 
 @pytest.fixture
@@ -37,8 +36,8 @@ def prompts(n: int, seed: int) -> list[PoemRequest]:
                         model="gan", seed=rng.randrange(2**31)) for _ in range(n)]
 
 
-def share(poet: Poet, reqs) -> float:
-    return sum(any(c in r.text for c in LIKED) for r in poet.generate_batch(reqs)) / len(reqs)
+def share(poet: Poet, reqs, liked: str) -> float:
+    return sum(any(c in r.text for c in liked) for r in poet.generate_batch(reqs)) / len(reqs)
 
 
 def test_the_rebuilt_policy_is_the_one_the_decoder_drew_from(gan):
@@ -55,10 +54,11 @@ def test_the_rebuilt_policy_is_the_one_the_decoder_drew_from(gan):
 
 
 @pytest.mark.parametrize("method", ["raft", "reinforce", "dense"])
-def test_a_few_steps_toward_the_reward_raise_the_liked_share(gan, method):
+def test_a_few_steps_toward_the_reward_raise_the_liked_share(gan, tiny_model_dir, method):
     m, poet = gan
+    liked = liked_characters(tiny_model_dir)
     texts = [r.text for r in poet.generate_batch(prompts(300, 1))]
-    y = torch.tensor([float(any(c in t for c in LIKED)) for t in texts])
+    y = torch.tensor([float(any(c in t for c in liked)) for t in texts])
     rm, _ = R.fit_select(R.RewardConfig(vocab_size=len(m.vocab)), R.encode(texts, ["春"] * 300, ["wujue"] * 300, m.vocab),
                          y, torch.ones(300))
 
@@ -66,10 +66,10 @@ def test_a_few_steps_toward_the_reward_raise_the_liked_share(gan, method):
         return R.predict(rm, R.encode(t, k, f, m.vocab))
 
     evals = prompts(120, 2)
-    before = share(poet, evals)
+    before = share(poet, evals, liked)
     cfg = PreferenceConfig(method=method, steps=12, prompts=8, k=4, lr=3e-3, kl_coef=0.05, seed=0)
     tuner = PreferenceTuner(m, poet, cfg, reward, prompts(200, 3), char_weights=rm.chars.weight[:, 0].detach())
     tuner.run(progress=False)
-    after = share(poet, evals)
+    after = share(poet, evals, liked)
     assert after > before + 0.1, (before, after)
     assert all(check_poem(r.text, form=q.form).ok for q, r in zip(evals, poet.generate_batch(evals), strict=True))
