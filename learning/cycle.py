@@ -200,7 +200,8 @@ def _run(cfg: CycleConfig, reg: Registry, progress: bool) -> dict:
     except CheckpointRefused as e:
         return _finish(reg, work, record, started, [str(e)])
     lap("candidate")
-    figures = G.compare(cand, champ, ev, ref, reward, cfg.gate)
+    base = reg.shipped_figures(cfg.model, champ_rec.version, len(ev.requests))  # the lineage's start: drift
+    figures = G.compare(cand, champ, ev, ref, reward, cfg.gate, base)
     lap("gate")
     reasons = figures.pop("reasons")
     record["gate"] = figures

@@ -130,6 +130,21 @@ class Registry:
         """The directory holding the version's model.pt and meta.json."""
         return self.root / rec.name / rec.version
 
+    def shipped_figures(self, name: str, version: str, eval_prompts: int) -> tuple[str, dict] | None:
+        """(version, gate figures) of the shipped model that `version` descends from, as the first gate
+        of its lineage measured it on an evaluation set of `eval_prompts` prompts; None when `version`
+        is itself shipped or no such gate was recorded."""
+        recs = {v.version: v for v in self.list_versions(name)}
+        root = recs.get(version)
+        while root is not None and root.method != "shipped" and root.parent in recs:
+            root = recs[root.parent]
+        if root is None or root.version == version or root.method != "shipped":
+            return None
+        for v in recs.values():
+            if v.parent == root.version and v.gate.get("eval_prompts") == eval_prompts and "champion" in v.gate:
+                return root.version, v.gate["champion"]
+        return None
+
     def history(self, name: str | None = None) -> list[dict]:
         return [h for h in self._read()["history"] if name in (None, h["name"])]
 

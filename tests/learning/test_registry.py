@@ -90,3 +90,16 @@ def test_data_until_is_the_newest_rating_of_the_last_cycle(reg):
     reg.log_cycle({"name": "gan", "data": {"ratings": 0, "last": None}})  # a cycle that found no ratings
     reg.log_cycle({"name": "vae", "data": {"last": "2026-12-01T10:00:00"}})
     assert reg.data_until("gan").isoformat() == "2026-11-30T10:00:00"
+
+
+def test_the_shipped_figures_of_a_lineage_come_from_its_first_gate(reg, tiny_model_dir):
+    shipped = reg.champion("gan").version
+    assert reg.shipped_figures("gan", shipped, 400) is None  # the champion is the shipped model itself
+    figures = {"distinct_2": 0.90, "classifier": 0.74}
+    v1, v2 = reg.next_version("gan"), None
+    reg.add("gan", v1, tiny_model_dir / "gan", parent=shipped, method="reinforce")
+    reg.update("gan", v1, gate={"eval_prompts": 400, "champion": figures, "candidate": {"distinct_2": 0.88}})
+    v2 = reg.next_version("gan")
+    reg.add("gan", v2, tiny_model_dir / "gan", parent=v1, method="reinforce")
+    assert reg.shipped_figures("gan", v2, 400) == (shipped, figures)  # two generations down
+    assert reg.shipped_figures("gan", v2, 40) is None  # another evaluation set: not comparable

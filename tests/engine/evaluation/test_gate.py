@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.evaluation.gate import EvalSet, GateConfig, judge, reward_credible, win_rate
+from engine.evaluation.gate import EvalSet, GateConfig, drift, judge, reward_credible, win_rate
 from engine.request import PoemRequest
 
 CHAMP = {"format": 1.0, "rhyme": 1.0, "tone": 1.0, "keyword_hit": 1.0, "distinct_2": 0.85, "repetition": 0.02,
@@ -29,6 +29,16 @@ def test_each_regression_is_a_reason():
     for word, change in cases.items():
         reasons = judge(candidate(**change), CHAMP, cfg)
         assert len(reasons) == 1 and word in reasons[0], (word, reasons)
+
+
+def test_small_steps_that_add_up_are_refused_against_the_shipped_model():
+    cfg = GateConfig()  # distinct-2 may fall 0.03 per cycle, 2 x 0.03 from the shipped model
+    shipped = {**CHAMP, "distinct_2": 0.90}
+    step = candidate(distinct_2=0.83)  # 0.02 below its parent (0.85): within one cycle's tolerance
+    assert judge(step, CHAMP, cfg) == []
+    [reason] = drift(step, shipped, "gan-2026.11.23", cfg)  # 0.07 below the shipped model
+    assert "distinct_2 drifted from the shipped gan-2026.11.23" in reason
+    assert drift(candidate(distinct_2=0.85), shipped, "gan-2026.11.23", cfg) == []  # 0.05: within 0.06
 
 
 def test_a_reward_model_no_better_than_chance_is_not_trusted():
