@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.poets import load_poet  # noqa: E402
 from app.settings import get_settings  # noqa: E402
+from engine.decoding.names import MODEL_NAMES  # noqa: E402
 from engine.errors import YinshiError  # noqa: E402
 from engine.evaluation.baselines import baseline_poems  # noqa: E402
 from engine.evaluation.evaluate import load_reference  # noqa: E402
@@ -33,7 +34,6 @@ from engine.prosody.forms import FORMS  # noqa: E402
 from engine.request import PoemRequest  # noqa: E402
 
 app = typer.Typer(add_completion=False)
-MODELS = ("gan", "vae")
 FIRST_SEED = 20261201  # poem i of the sheet's models is drawn with seed FIRST_SEED + i
 
 
@@ -51,15 +51,15 @@ def make(
     for p in real:
         if p.keyword:
             by_form[p.form].append(p)
-    poet = load_poet(settings, names=MODELS)
+    poet = load_poet(settings, names=MODEL_NAMES)
     entries, n_model = [], 0
     for form in FORMS:
         pool = by_form[form]
-        if len(pool) < per_form * (1 + len(MODELS)):
+        if len(pool) < per_form * (1 + len(MODEL_NAMES)):
             raise typer.BadParameter(f"only {len(pool)} valid-split {form} poems with a keyword")
         for p in pool[:per_form]:
             entries.append({"source": "real", "form": form, "keyword": p.keyword, "lines": p.text.split("\n")})
-        for j, model in enumerate(MODELS):
+        for j, model in enumerate(MODEL_NAMES):
             prompts = pool[per_form * (1 + j) : per_form * (2 + j)]
             reqs = [PoemRequest(keyword=p.keyword, form=form, model=model, seed=FIRST_SEED + n_model + i)
                     for i, p in enumerate(prompts)]

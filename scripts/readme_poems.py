@@ -18,11 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.poets import load_poet  # noqa: E402
 from app.settings import get_settings  # noqa: E402
+from engine.decoding.names import MODEL_NAMES  # noqa: E402
 from engine.errors import YinshiError  # noqa: E402
 from engine.prosody.forms import FORMS  # noqa: E402
 from engine.request import PoemRequest  # noqa: E402
 
-MODELS = ("gan", "vae")
 # themes a user of the bot would type, in a fixed order (seasons, nature, places, feelings)
 KEYWORDS = ("春", "秋月", "山居", "江", "雪", "故乡", "夜雨", "边塞", "梅", "离别", "长城", "酒", "渔舟", "柳", "登高", "思归")
 ORDER = tuple(FORMS)  # wujue, qijue, wulv, qilv
@@ -32,9 +32,9 @@ def main(n: int = typer.Option(10, help="poems per model (at most len(KEYWORDS))
          out: Path = typer.Option(None, help="write the Markdown here (default: stdout)")) -> None:
     if not 1 <= n <= len(KEYWORDS):
         raise typer.BadParameter(f"--n must be in [1, {len(KEYWORDS)}]")
-    poet = load_poet(get_settings(), names=MODELS)
+    poet = load_poet(get_settings(), names=MODEL_NAMES)
     text = []
-    for model in MODELS:
+    for model in MODEL_NAMES:
         m = poet.models[model]
         reqs = [PoemRequest(keyword=KEYWORDS[i], form=ORDER[i % len(ORDER)], model=model, seed=i + 1) for i in range(n)]
         text += [f"**{model}** ({m.version}; each row: `yinshi poem KEYWORD --model {model} --form FORM --seed SEED`)", "",

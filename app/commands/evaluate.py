@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.commands.options import flag
 from app.settings import get_settings
 from engine.errors import InvalidInput, YinshiError
 from engine.evaluation.baselines import BASELINES, baseline_poems
@@ -141,7 +142,7 @@ def eval_command(
                     f"Unknown baseline {name!r}; choose one of {', '.join(BASELINES)}.",
                 )
         for k in candidates:  # its declared bounds, as every front end checks them
-            check_fields({"candidates": k}, lambda _: "--candidates")
+            check_fields({"candidates": k}, flag)
         sources: dict[str, list[GeneratedPoem]] = {}
         if poems_file is not None:
             sources[poems_file.name] = read_jsonl(poems_file)
