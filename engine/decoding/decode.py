@@ -10,6 +10,8 @@ Each request carries its own constraints (a `DecodeSpec`); one forward pass serv
 - keyword: nudged in where the template allows it and forced by the last position it still fits;
   acrostic heads are forced at the start of each line;
 - no line repeats an earlier one; a repetition penalty keeps characters from recurring;
+- steering bonuses: the keyword's theme characters, couplet partners in the 颔联 and 颈联, and
+  corpus words where a position completes a two-character unit (engine/decoding/words.py);
 - logits only over the characters the position's tone allows (engine/decoding/output_head.py);
 - temperature, min-p, top-k and top-p (engine/decoding/sampling.py); every request draws from its own
   seeded stream, so a request decodes the same whether batched or alone.
@@ -23,6 +25,7 @@ from engine.corpus.vocab import BOS, COMMA, PERIOD, Vocab
 from engine.decoding.output_head import OutputHead, position_class
 from engine.decoding.sampling import sample
 from engine.decoding.spec import DecodeSpec, ProsodyMasks
+from engine.decoding.words import WordTable, completes_word
 from engine.models.encoding import FORM_IDS, MAX_KEYWORD, TONE_ANY, seq_len, slots
 from engine.prosody.forms import Form, lenient_free_positions
 
@@ -78,10 +81,12 @@ def decode(
     record_masks: bool = False,
     head: OutputHead | None = None,
     pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
+    words: WordTable | None = None,
 ):
     """Decode a batch of requests of one form with `model` (a PoemLM or an Int8Decoder). `head`
     is the model's OutputHead for these masks (built here if not given); `pairs` the couplet-partner
-    table (ids (V, K) long, PMIs (V, K) float) used where a spec asks for `parallel`. Returns tokens
+    table (ids (V, K) long, PMIs (V, K) float) used where a spec asks for `parallel`; `words` the
+    corpus's two-character words, used where a spec asks for `words`. Returns tokens
     (B, T) and, if asked, the additive masks used at each step (B, T, V) and the tone inputs fed
     (B, T), so a policy-gradient step can rebuild the same policy."""
     form = specs[0].form_obj
@@ -181,6 +186,8 @@ def decode(
     # couplet partners: the second lines of the 颔联 and 颈联 of regulated verse
     par_w = per_row([s.parallel for s in specs])
     par_lines = {3, 5} if pairs is not None and form.n_lines == 8 and any(s.parallel for s in specs) else set()
+    word_w = per_row([s.words for s in specs])
+    word_cols = {c for c in range(L) if completes_word(c, L)} if words is not None and any(s.words for s in specs) else set()
 
     all_rows = slice(None)
 
@@ -225,6 +232,10 @@ def decode(
             above = out[:, t - (L + 1)]
             partner = pairs[0][above], pairs[1][above] * par_w  # (B, K) each
 
+        word_bonus = None
+        if col in word_cols:  # (B, V): the weight where the character makes a corpus word with the one before
+            word_bonus = words.follows(out[:, t - 1]).float().mul_(word_w)
+
         tok = torch.empty(B, dtype=torch.long, device=device)
         for k, rows in classes_at[t]:
             r = all_rows if rows is None else rows
@@ -237,6 +248,8 @@ def decode(
                     tc = inv[theme_ids]
                     theme_cols[k] = tc.clamp(min=0), torch.where(tc >= 0, theme_val, 0.0)
                 lg.scatter_add_(1, theme_cols[k][0][r], theme_cols[k][1][r] * theme_live[r])
+            if word_bonus is not None:
+                lg.add_(word_bonus[r][:, head.cols[k]])
             if partner is not None:
                 pc = inv[partner[0][r]]
                 lg.scatter_add_(1, pc.clamp(min=0), torch.where(pc >= 0, partner[1][r], 0.0))

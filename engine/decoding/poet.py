@@ -23,6 +23,7 @@ from engine.decoding.decode import decode, keyword_placement, tokens_to_lines
 from engine.decoding.names import MODEL_NAMES, parse_model, resolve_keyword, validate_heads, validate_keyword
 from engine.decoding.output_head import OutputHead
 from engine.decoding.spec import DecodeSpec, ProsodyMasks
+from engine.decoding.words import WordTable
 from engine.device import resolve_device
 from engine.errors import InvalidInput, UnknownKeyword, YinshiError
 from engine.models import checkpoint
@@ -63,6 +64,7 @@ class LoadedModel:
     pairs: tuple[torch.Tensor, torch.Tensor] | None = None  # the partner table on the device
     rhyme_usage: RhymeUsage | None = None  # the groups poets rhyme each character in (engine/prosody/usage.py)
     scorer: Discriminator | None = None  # real-vs-generated CNN that reranks candidates (engine/training/scorer.py)
+    words: WordTable | None = None  # the lexicon as a bit table, for the corpus-word bonus (engine/decoding/words.py)
     masks: dict[str, ProsodyMasks] = field(default_factory=dict)
     heads: dict[str, OutputHead] = field(default_factory=dict)
 
@@ -113,6 +115,7 @@ def model_from_blob(blob: dict, device, quantize: bool = False) -> LoadedModel:
     meta = blob["meta"]
     version = meta.get("version") or f"{kind}-{meta.get('data_hash', 'dev')[:8]}"
     lexicon = blob.get("lexicon", ())
+    words = WordTable(lexicon, len(vocab), device) if torch.is_tensor(lexicon) and len(lexicon) else None
     lexicon = lexicon_words(lexicon, vocab) if torch.is_tensor(lexicon) else frozenset(lexicon)
     assoc = blob.get("associations")
     pairs = None
@@ -121,7 +124,7 @@ def model_from_blob(blob: dict, device, quantize: bool = False) -> LoadedModel:
     usage = RhymeUsage(blob["rhyme_usage"]) if "rhyme_usage" in blob else None
     scorer = scorer_from_blob(blob, device)
     variant_table()  # built once per process (a second or two): at loading, not in the first request
-    return LoadedModel(kind, version, net, vocab, meta, lexicon, int8, assoc, pairs, usage, scorer)
+    return LoadedModel(kind, version, net, vocab, meta, lexicon, int8, assoc, pairs, usage, scorer, words)
 
 
 def scorer_from_blob(blob: dict, device) -> Discriminator | None:
@@ -254,6 +257,7 @@ class Poet:
             theme=self.theme_for(m, keyword, req.theme),
             **late_keyword(rng),
             parallel=req.parallel if m.pairs is not None else 0.0,
+            words=req.words if m.words is not None else 0.0,
         )
         return spec, keyword, note
 
@@ -295,7 +299,7 @@ class Poet:
                 specs = [c.spec for c in items]
                 z = self._latents(m, [requests[c.request] for c in items], specs)
                 masks, head = m.masks_for(scheme, self.device), m.head_for(scheme, self.device)
-                tokens = decode(m.decoder, specs, masks, z=z, head=head, pairs=m.pairs)
+                tokens = decode(m.decoder, specs, masks, z=z, head=head, pairs=m.pairs, words=m.words)
                 reranked = any(c.of > 1 for c in items)
                 scores = m.score(tokens, form) if reranked else [0.0] * len(items)
                 for c, toks, zi, sc in zip(

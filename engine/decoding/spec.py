@@ -38,6 +38,7 @@ class DecodeSpec:
     prefix_tones: list[int] = field(default_factory=list)  # the tone inputs the prefix was decoded with
     theme: tuple[list[int], list[float]] = ((), ())  # ids and logit bonuses of the keyword's theme characters
     parallel: float = 0.0  # weight of the couplet-partner bonus in the 颔联 and 颈联 (engine/corpus/associations.py)
+    words: float = 0.0  # logit bonus for a character completing a corpus word (engine/decoding/words.py)
 
     @property
     def form_obj(self) -> Form:

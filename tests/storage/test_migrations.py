@@ -15,7 +15,7 @@ from storage import queries as q
 from storage.db import make_engine, migrate
 from storage.models import Decoding, Poem, Rating, User
 
-HEAD = "0005"  # the newest revision in storage/migrations/versions
+HEAD = "0006"  # the newest revision in storage/migrations/versions
 
 # What SQLModel.metadata.create_all wrote on SQLite before the migrations (storage/models.py at the
 # first release), verbatim.
@@ -103,6 +103,7 @@ def check_old_and_new_poems(engine: Engine) -> None:
         old = s.exec(select(Poem).order_by(Poem.id)).all()
         assert [(p.scheme, p.strict, p.temperature, p.top_k) for p in old] == [("pingshui", True, None, None)] * 3
         assert [p.candidates for p in old] == [1] * 3  # every poem before 0005 was its request's only one
+        assert [p.words for p in old] == [0.0] * 3  # and none before 0006 was decoded with the word bonus
         assert old[1].latent == [0.5, -1.0]
         user = s.get(User, 1)
         assert q.last_poem_of_user(session=s, user=user).id == 2

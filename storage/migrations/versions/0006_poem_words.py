@@ -1,0 +1,31 @@
+"""poems.words: the weight of the corpus-word bonus the poem was decoded with (engine/decoding/words.py),
+so that a rating can be tied to it.
+
+Rows already stored get 0: no poem before this revision was decoded with the bonus. The column stays
+nullable, as the sampling columns are (NULL: unknown). Plain ADD COLUMN, then one UPDATE, on SQLite
+and PostgreSQL alike.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("poems", sa.Column("words", sa.Float(), nullable=True))
+    op.execute("UPDATE poems SET words = 0")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("poems") as batch:
+        batch.drop_column("words")
