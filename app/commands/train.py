@@ -37,10 +37,12 @@ def train_command(
     eval_every: int = typer.Option(None, help=_help("", "eval_every")),
     seed: int = typer.Option(None, help=_help("", "seed")),
     threads: int = typer.Option(None, help="torch CPU threads"),
+    precision: str = typer.Option(None, help=_help("auto | fp32 | bf16 (auto: bf16 where the hardware has it and it is faster)", "precision")),
     resume: bool = typer.Option(False, help="continue from OUT/last"),
 ) -> None:
     """Train the GAN (MLE pretraining, discriminator, adversarial) or the VAE."""
     from engine.corpus.loader import load_corpus
+    from engine.training.precision import check as check_precision
     from engine.training.config import preset as make_config
     from engine.training.train import train
 
@@ -52,9 +54,11 @@ def train_command(
             preset, model=model, out_dir=out or settings.data_dir / "runs" / model, device=device, epochs=epochs,
             max_minutes=max_minutes, adv_minutes=adv_minutes, adv_steps=adv_steps, d_pretrain_steps=d_pretrain_steps,
             batch_size=batch_size, lr=lr, n_embd=n_embd, n_hidden=n_hidden, n_layer=n_layer, z_dim=z_dim,
-            limit_poems=limit_poems, eval_every=eval_every, seed=seed, threads=threads, resume=resume or None,
+            limit_poems=limit_poems, eval_every=eval_every, seed=seed, threads=threads, precision=precision,
+            resume=resume or None,
             min_char_count=settings.min_char_count,
         )
+        check_precision(cfg.precision)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     poems = load_corpus(corpus_dir or settings.corpus_dir, cache_dir=settings.cache_dir, progress=True)

@@ -32,24 +32,32 @@ class _TiedSoftmaxLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, e, weight, bias, targets, chunk):  # e (N, E), weight (V, E), bias (V,), targets (N,)
+        # bf16 hidden states (autocast) -> bf16 matmuls, softmax and loss in fp32, gradients of each input's dtype
+        cd = torch.bfloat16 if e.dtype == torch.bfloat16 else weight.dtype
+        w, b = weight.to(cd), bias.to(cd)
         valid = targets >= 0
         n = valid.sum().clamp(min=1)
         g_e, g_w, g_b = torch.empty_like(e), torch.zeros_like(weight), torch.zeros_like(bias)
-        total = e.new_zeros(())
-        for s in range(0, e.shape[0], chunk):
-            x, t, ok = e[s : s + chunk], targets[s : s + chunk].clamp(min=0), valid[s : s + chunk]
-            z = torch.addmm(bias, x, weight.t())  # (c, V) logits
-            z_t = z.gather(1, t[:, None])[:, 0]  # (c,) the targets' logits
-            m = z.amax(1, keepdim=True)
-            z.sub_(m).exp_()
-            norm = z.sum(1, keepdim=True)  # (c, 1)
-            total += ((m + norm.log())[:, 0] - z_t)[ok].sum()  # log-sum-exp minus the target's logit
-            z.div_(norm)  # softmax
-            z[torch.arange(len(t)), t] -= 1  # d loss_row / d logits = softmax - one-hot
-            z.mul_((ok / n)[:, None].to(z.dtype))
-            g_e[s : s + chunk] = z @ weight
-            g_w.addmm_(z.t(), x)
-            g_b += z.sum(0)
+        total = weight.new_zeros(())
+        with torch.autocast(e.device.type, enabled=False):
+            for s in range(0, e.shape[0], chunk):
+                x, t, ok = e[s : s + chunk], targets[s : s + chunk].clamp(min=0), valid[s : s + chunk]
+                z = torch.addmm(b, x, w.t()).float()  # (c, V) logits
+                z_t = z.gather(1, t[:, None])[:, 0]  # (c,) the targets' logits
+                m = z.amax(1, keepdim=True)
+                z.sub_(m).exp_()
+                norm = z.sum(1, keepdim=True)  # (c, 1)
+                total += ((m + norm.log())[:, 0] - z_t)[ok].sum()  # log-sum-exp minus the target's logit
+                z.div_(norm)  # softmax
+                z[torch.arange(len(t)), t] -= 1  # d loss_row / d logits = softmax - one-hot
+                z.mul_((ok / n)[:, None].to(z.dtype))
+                g_b += z.sum(0)
+                zc = z.to(cd)
+                g_e[s : s + chunk] = zc @ w
+                if cd == weight.dtype:
+                    g_w.addmm_(zc.t(), x)
+                else:
+                    g_w += (zc.t() @ x).to(g_w.dtype)
         ctx.save_for_backward(g_e, g_w, g_b)
         return total / n
 

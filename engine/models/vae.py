@@ -49,21 +49,23 @@ class PoemVAE(nn.Module):
         return mu, logvar.clamp(-8, 8)
 
     def forward(self, tokens, prev, slot, tone, form, keyword, kl_weight: float = 1.0):
-        """Returns logits (B, T, V), the loss to minimise, and a dict of per-token stats."""
+        """Returns None (the loss never forms the whole logits), the loss to minimise, and a dict of
+        per-token stats."""
         mu, logvar = self.encode(tokens)
+        mu, logvar = mu.float(), logvar.float()  # the KL in fp32 under bf16 autocast
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
         if self.training and self.cfg.word_dropout > 0:
             drop = torch.rand(prev.shape, device=prev.device) < self.cfg.word_dropout
             keep = (prev == COMMA) | (prev == PERIOD) | (torch.arange(prev.shape[1], device=prev.device) == 0)
             prev = prev.masked_fill(drop & ~keep, UNK)
-        logits, _ = self.decoder(prev, slot, tone, form, keyword, z=z)
+        _, nll = self.decoder(prev, slot, tone, form, keyword, z=z, targets=tokens)  # mean per token
         T = tokens.shape[1]
-        rec = F.cross_entropy(logits.flatten(0, 1), tokens.flatten(), reduction="sum") / tokens.shape[0]
+        rec = nll * T  # per poem: every token is a target
         kl_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(0)  # (Z,) per dimension
         kl = kl_dim.sum()
         kl_fb = torch.clamp(kl_dim, min=self.cfg.free_bits).sum()
         loss = (rec + kl_weight * kl_fb) / T
-        return logits, loss, {"rec": rec.item() / T, "kl": kl.item(), "elbo": -(rec.item() + kl.item())}
+        return None, loss, {"rec": rec.item() / T, "kl": kl.item(), "elbo": -(rec.item() + kl.item())}
 
 
 @torch.no_grad()

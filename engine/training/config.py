@@ -42,6 +42,7 @@ class TrainConfig:
     limit_poems: int | None = None  # use only the first N training poems (tests, quick runs)
     resume: bool = False  # continue from out_dir/last if it exists
     threads: int | None = None  # torch CPU threads (None: timed, re-checked every eval_every steps; mle.ThreadPicker)
+    precision: str = "auto"  # auto | fp32 | bf16: the MLE / VAE phase's matmul dtype (engine/training/precision.py)
     adv_minutes: float | None = None  # stop the adversarial phase after this long
     scheme: str = "pingshui"
     # VAE
@@ -76,7 +77,7 @@ PRESETS: dict[str, dict] = {
     },
     # a few seconds on one CPU core: the tests' models (tests/conftest.py)
     "tiny": {
-        "device": "cpu", "threads": 1, "batch_size": 32, "n_embd": 32, "n_hidden": 64, "n_layer": 1, "eval_every": 10**6,
+        "device": "cpu", "threads": 1, "precision": "fp32", "batch_size": 32, "n_embd": 32, "n_hidden": 64, "n_layer": 1, "eval_every": 10**6,
         "d_pretrain_steps": 5, "adv_steps": 2, "adv_batch": 8, "kl_anneal_steps": 20, "min_char_count": 1,
     },
 }

@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from engine.models.vae import active_units
+from engine.training import precision
 from engine.training.config import TrainConfig
 from engine.training.dataset import PoemData
 
@@ -102,14 +103,17 @@ def evaluate_loss(model, data: PoemData, cfg: TrainConfig, device, vae: bool, ma
     return out
 
 
-def train_step(model, opt, b, cfg: TrainConfig, vae: bool, step: int) -> tuple[float, dict]:
-    """One forward / backward / clip / update on batch `b`. Returns the loss and the VAE's stats."""
-    if vae:
-        kl_w = min(1.0, step / max(1, cfg.kl_anneal_steps))
-        _, loss, st = model(b.tokens, b.prev, b.slot, b.tone, b.form_ids, b.keyword, kl_weight=kl_w)
-    else:
-        _, loss = model(b.prev, b.slot, b.tone, b.form_ids, b.keyword, targets=b.tokens)
-        st = {}
+def train_step(model, opt, b, cfg: TrainConfig, vae: bool, step: int,
+               amp: torch.dtype = torch.float32) -> tuple[float, dict]:
+    """One forward / backward / clip / update on batch `b`, the forward under `amp` autocast when it
+    is not fp32 (precision.choose). Returns the loss and the VAE's stats."""
+    with torch.autocast(b.tokens.device.type, dtype=amp, enabled=amp != torch.float32):
+        if vae:
+            kl_w = min(1.0, step / max(1, cfg.kl_anneal_steps))
+            _, loss, st = model(b.tokens, b.prev, b.slot, b.tone, b.form_ids, b.keyword, kl_weight=kl_w)
+        else:
+            _, loss = model(b.prev, b.slot, b.tone, b.form_ids, b.keyword, targets=b.tokens)
+            st = {}
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -137,6 +141,8 @@ def train_mle(model, train: PoemData, valid: PoemData, cfg: TrainConfig, device,
         log(json.dumps({"event": "resume", "step": step}))
     t0 = time.time() - spent
     budget = cfg.max_minutes * 60 if cfg.max_minutes else float("inf")
+    amp, figures = precision.choose(cfg.precision, torch.device(device))
+    log(json.dumps({"event": "precision", "step": step, **figures}))
     picker = None
     if cfg.threads is None and torch.device(device).type == "cpu":
         picker = ThreadPicker(thread_candidates(), cfg.eval_every)
@@ -152,7 +158,7 @@ def train_mle(model, train: PoemData, valid: PoemData, cfg: TrainConfig, device,
             torch.set_num_threads(picker.threads_for(step))
         t_step = time.perf_counter()
         b = train.make_batch(*plan[step], rng).to(device)
-        loss, st = train_step(model, opt, b, cfg, vae, step)
+        loss, st = train_step(model, opt, b, cfg, vae, step, amp)
         if picker and (trial := picker.record(step, torch.get_num_threads(), time.perf_counter() - t_step,
                                                b.tokens.numel())):
             log(json.dumps({"event": "threads", "step": step, "chosen": picker.chosen, "ms_per_1k_tokens": trial}))
@@ -162,6 +168,7 @@ def train_mle(model, train: PoemData, valid: PoemData, cfg: TrainConfig, device,
         bar.set_postfix(loss=f"{loss:.3f}", **{k: f"{v:.2f}" for k, v in st.items() if k != "elbo"})
         if step % cfg.eval_every == 0 or step == total or time.time() - t0 > budget:
             ev = {"step": step, "train_loss": loss, "minutes": (time.time() - t0) / 60, "tokens": tokens,
+                  "precision": figures["dtype"],
                   "epoch": step / per_epoch, "lr": opt.param_groups[0]["lr"],
                   "threads": torch.get_num_threads(), "load1": os.getloadavg()[0],
                   **evaluate_loss(model, valid, cfg, device, vae)}
