@@ -80,3 +80,15 @@ def test_a_whole_model_step_under_bf16_autocast_matches_fp32(kind):
         low, g_low = _grads(loss, params)
     assert low == pytest.approx(ref, rel=2e-2)
     assert sum(_close(x, y) > 0.98 for x, y in zip(g_low, g_ref, strict=True)) >= 0.9 * len(params)
+
+
+def test_the_train_command_refuses_an_unknown_precision_before_reading_the_corpus(tmp_path):
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    r = CliRunner().invoke(app, ["train", "gan", "--precision", "fp16", "--corpus-dir", str(tmp_path / "none"),
+                                 "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2
+    assert "未知精度" in r.output and "Unknown precision" in r.output
+    assert not (tmp_path / "run").exists()
