@@ -18,7 +18,7 @@ from annotated_types import Ge, Gt, Le, Lt, MaxLen, doc
 # theme and couplet-partner bonuses (engine/corpus/associations.py) and the corpus-word bonus
 # (engine/decoding/words.py) at these weights.
 TEMPERATURE, TOP_P, MIN_P = 1.05, 1.0, 0.02
-THEME, PARALLEL, WORDS = 1.5, 2.0, 2.0
+THEME, PARALLEL, WORDS, PLAN = 1.5, 2.0, 2.0, 0.0
 MAX_LATENT = 1024  # VAE latent size a request may carry
 # Measured on the shipped models: min-p from 1 - 1e-7 up makes every character garbage (in float32 the
 # likeliest character falls below its own threshold), while at 0.99 sampling is already greedy. A
@@ -50,6 +50,7 @@ class PoemRequest:
     theme: Annotated[float, Ge(0), Le(10), doc("weight of the keyword's theme characters; 0: off")] = THEME
     parallel: Annotated[float, Ge(0), Le(10), doc("weight of couplet partners in 律诗 (对仗); 0: off")] = PARALLEL
     words: Annotated[float, Ge(0), Le(10), doc("weight of two-character units that are corpus words; 0: off")] = WORDS
+    plan: Annotated[float, Ge(0), Le(10), doc("weight of each line's planned sub-topic of the theme; 0: off")] = PLAN
     candidates: Annotated[int, Ge(1), Le(MAX_CANDIDATES), doc(
         "poems drawn per request, the one the model's scorer finds most real returned; 1: no reranking"
         " (a model without a scorer always draws one)")] = CANDIDATES
@@ -69,7 +70,7 @@ class PoemRequest:
 # The sampling settings (top-k and top-p take the slower torch.topk path) and the number of candidates,
 # and what a stored poem records of its request so that a rating can be tied to the decoding that
 # produced it (and to the script it was shown in).
-SAMPLING = ("temperature", "top_k", "top_p", "min_p", "theme", "parallel", "words", "candidates")
+SAMPLING = ("temperature", "top_k", "top_p", "min_p", "theme", "parallel", "words", "plan", "candidates")
 DECODING = ("scheme", "strict", *SAMPLING, "script")
 
 

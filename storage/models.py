@@ -43,8 +43,8 @@ class Decoding(SQLModel):
     the poem was shown in (its text is stored as the model wrote it, simplified); poems stored
     before migration 0003 read 'simplified', the only one there was. `candidates` is how many poems
     were drawn for the one kept (engine/decoding/rerank.py); poems stored before migration 0005 read 1,
-    the only number there was; NULL: unknown. `words` is the corpus-word bonus's weight; poems stored
-    before migration 0006 read 0, as they were decoded.
+    the only number there was; NULL: unknown. `words` and `plan` are the corpus-word and per-line plan
+    weights; poems stored before migration 0006 read 0, as they were decoded.
     """
 
     scheme: str = Field(default="pingshui", max_length=16, sa_column_kwargs={"server_default": "pingshui"})
@@ -56,6 +56,7 @@ class Decoding(SQLModel):
     theme: float | None = None
     parallel: float | None = None
     words: float | None = None
+    plan: float | None = None
     candidates: int | None = None
     script: str = Field(default="simplified", max_length=16, sa_column_kwargs={"server_default": "simplified"})
 

@@ -22,7 +22,7 @@ from engine.evaluation.evaluate import (
     load_reference,
     read_jsonl,
 )
-from engine.request import CANDIDATES, MIN_P, PARALLEL, TEMPERATURE, THEME, TOP_P, WORDS
+from engine.request import CANDIDATES, MIN_P, PARALLEL, PLAN, TEMPERATURE, THEME, TOP_P, WORDS
 from engine.serving.schema import check_fields
 
 # (key in the result dict, label, format)
@@ -120,6 +120,7 @@ def eval_command(
     theme: float = typer.Option(THEME, "--theme", help="Theme bonus weight for --model (0: off)."),
     parallel: float = typer.Option(PARALLEL, "--parallel", help="Couplet-partner bonus weight for --model (0: off)."),
     words: float = typer.Option(WORDS, "--words", help="Corpus-word bonus weight for --model (0: off)."),
+    plan: float = typer.Option(PLAN, "--plan", help="Per-line plan weight for --model (0: off)."),
     candidates: list[int] = typer.Option(
         [CANDIDATES], "--candidates", "-k",
         help="Poems drawn per request for --model, the scorer's best kept (repeatable; default: the engine's).",
@@ -162,7 +163,7 @@ def eval_command(
                         label += f"@{temp:g}" if len(temperature) > 1 else ""
                         label += f" k={k}" if len(candidates) > 1 else ""
                         sources[label] = model_poems(spec, ref, n, seed, temp, model_dir, device,
-                                                     dict(top_p=top_p, min_p=min_p, theme=theme, parallel=parallel, words=words,
+                                                     dict(top_p=top_p, min_p=min_p, theme=theme, parallel=parallel, words=words, plan=plan,
                                                           candidates=k))
         results = {}
         for name, poems in sources.items():

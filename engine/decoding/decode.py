@@ -10,8 +10,9 @@ Each request carries its own constraints (a `DecodeSpec`); one forward pass serv
 - keyword: nudged in where the template allows it and forced by the last position it still fits;
   acrostic heads are forced at the start of each line;
 - no line repeats an earlier one; a repetition penalty keeps characters from recurring;
-- steering bonuses: the keyword's theme characters, couplet partners in the 颔联 and 颈联, and
-  corpus words where a position completes a two-character unit (engine/decoding/words.py);
+- steering bonuses: the keyword's theme characters, each line's planned sub-topic
+  (engine/decoding/plan.py), couplet partners in the 颔联 and 颈联, and corpus words where a
+  position completes a two-character unit (engine/decoding/words.py);
 - logits only over the characters the position's tone allows (engine/decoding/output_head.py);
 - temperature, min-p, top-k and top-p (engine/decoding/sampling.py); every request draws from its own
   seeded stream, so a request decodes the same whether batched or alone.
@@ -183,6 +184,15 @@ def decode(
     theme_val = torch.tensor([list(s.theme[1]) + [0.0] * (pad - len(s.theme[1])) for s in specs], device=device)
     theme_cols: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     theme_live = torch.ones_like(theme_val)  # a theme character's bonus lapses once it is written
+    # each line's planned sub-topic and its neighbours: (B, lines, P) ids and bonuses, 0-padded
+    n_plan = max((len(ids) for s in specs for ids, _ in s.line_themes), default=0)
+    if n_plan:
+        plan_ids = torch.zeros(B, form.n_lines, n_plan, dtype=torch.long, device=device)
+        plan_val = torch.zeros(B, form.n_lines, n_plan, device=device)
+        for i, s in enumerate(specs):
+            for line, (ids, vals) in enumerate(s.line_themes[: form.n_lines]):
+                plan_ids[i, line, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+                plan_val[i, line, : len(vals)] = torch.tensor(vals)
     # couplet partners: the second lines of the 颔联 and 颈联 of regulated verse
     par_w = per_row([s.parallel for s in specs])
     par_lines = {3, 5} if pairs is not None and form.n_lines == 8 and any(s.parallel for s in specs) else set()
@@ -248,6 +258,9 @@ def decode(
                     tc = inv[theme_ids]
                     theme_cols[k] = tc.clamp(min=0), torch.where(tc >= 0, theme_val, 0.0)
                 lg.scatter_add_(1, theme_cols[k][0][r], theme_cols[k][1][r] * theme_live[r])
+            if n_plan:
+                pc = inv[plan_ids[r, line]]  # (n, P) columns, -1 where the class lacks the character
+                lg.scatter_add_(1, pc.clamp(min=0), torch.where(pc >= 0, plan_val[r, line], 0.0))
             if word_bonus is not None:
                 lg.add_(word_bonus[r][:, head.cols[k]])
             if partner is not None:

@@ -22,6 +22,7 @@ from engine.decoding import calibration, rerank
 from engine.decoding.decode import decode, keyword_placement, tokens_to_lines
 from engine.decoding.names import MODEL_NAMES, parse_model, resolve_keyword, validate_heads, validate_keyword
 from engine.decoding.output_head import OutputHead
+from engine.decoding.plan import line_bonuses, sub_topics
 from engine.decoding.spec import DecodeSpec, ProsodyMasks
 from engine.decoding.words import WordTable
 from engine.device import resolve_device
@@ -241,6 +242,12 @@ class Poet:
             for i, h in enumerate(heads_ids):
                 if line_tones[i] == PING + PING + ZE + ZE + PING and not masks.fits(h, PING):
                     line_tones[i] = ZE + PING + PING + ZE + PING
+        late = late_keyword(rng)
+        line_themes = []
+        if req.plan and not req.acrostic and m.associations is not None:
+            kw_ids = m.vocab.encode(keyword)
+            topics = sub_topics(m.associations, kw_ids, form.n_lines, rng)
+            line_themes = line_bonuses(m.associations, topics, req.plan, kw_ids)
         spec = DecodeSpec(
             form=form.name,
             line_tones=line_tones,
@@ -255,7 +262,8 @@ class Poet:
             min_p=req.min_p,
             seed=seed,
             theme=self.theme_for(m, keyword, req.theme),
-            **late_keyword(rng),
+            **late,
+            line_themes=line_themes,
             parallel=req.parallel if m.pairs is not None else 0.0,
             words=req.words if m.words is not None else 0.0,
         )

@@ -39,6 +39,7 @@ class DecodeSpec:
     theme: tuple[list[int], list[float]] = ((), ())  # ids and logit bonuses of the keyword's theme characters
     parallel: float = 0.0  # weight of the couplet-partner bonus in the 颔联 and 颈联 (engine/corpus/associations.py)
     words: float = 0.0  # logit bonus for a character completing a corpus word (engine/decoding/words.py)
+    line_themes: list[tuple[list[int], list[float]]] = field(default_factory=list)  # per line: ids, bonuses (plan.py)
 
     @property
     def form_obj(self) -> Form:

@@ -56,10 +56,10 @@ def test_sampling_options_reach_the_generator(tiny_model_dir, tiny_poet):
     from engine.request import PoemRequest
 
     args = ["poem", "江", "--form", "wulv", "--seed", "3", "--json", "--model-dir", str(tiny_model_dir), "--device", "cpu"]
-    r = runner.invoke(app, [*args, "--temperature", "0.6", "--top-k", "30", "--parallel", "0", "--theme", "0.5", "--words", "3"])
+    r = runner.invoke(app, [*args, "--temperature", "0.6", "--top-k", "30", "--parallel", "0", "--theme", "0.5", "--words", "3", "--plan", "2"])
     assert r.exit_code == 0, r.output
     [want] = tiny_poet.generate_batch([PoemRequest("江", form="wulv", seed=3, temperature=0.6, top_k=30,
-                                                   parallel=0.0, theme=0.5, words=3.0)])
+                                                   parallel=0.0, theme=0.5, words=3.0, plan=2.0)])
     assert json.loads(r.stdout)["text"] == want.text
     assert json.loads(runner.invoke(app, args).stdout)["text"] != want.text
 

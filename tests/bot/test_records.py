@@ -31,7 +31,7 @@ def bot_database_url(database_url) -> str:
 def test_the_poem_row_records_every_decoding_field_of_its_request(tiny_poet, db, settings):
     assert tuple(Decoding.model_fields) == DECODING  # one column per declared field
     request = PoemRequest("江", form="qijue", model="vae", scheme="xinyun", strict=False, temperature=0.8,
-                          top_k=20, top_p=0.95, min_p=0.05, theme=0.5, parallel=0.0, words=2.5, seed=5)
+                          top_k=20, top_p=0.95, min_p=0.05, theme=0.5, parallel=0.0, words=2.5, plan=1.0, seed=5)
     [result] = tiny_poet.generate_batch([request])
     poem_id = Records(db, settings.user_id_salt).store_poem(ALICE, request, result)
     with Session(db) as s:

@@ -103,7 +103,7 @@ def check_old_and_new_poems(engine: Engine) -> None:
         old = s.exec(select(Poem).order_by(Poem.id)).all()
         assert [(p.scheme, p.strict, p.temperature, p.top_k) for p in old] == [("pingshui", True, None, None)] * 3
         assert [p.candidates for p in old] == [1] * 3  # every poem before 0005 was its request's only one
-        assert [p.words for p in old] == [0.0] * 3  # and none before 0006 was decoded with the word bonus
+        assert [(p.words, p.plan) for p in old] == [(0.0, 0.0)] * 3  # none before 0006 had the word bonus or a plan
         assert old[1].latent == [0.5, -1.0]
         user = s.get(User, 1)
         assert q.last_poem_of_user(session=s, user=user).id == 2

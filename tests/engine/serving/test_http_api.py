@@ -175,7 +175,7 @@ async def test_remote_engine_writes_checks_and_reports_versions_like_the_local_o
 async def test_every_field_of_a_request_reaches_the_remote_generator(base_url, engine):
     """Nothing is lost on the way: the HTTP body is PoemRequest's own fields."""
     request = PoemRequest("春", form="qilv", model="vae", scheme="xinyun", strict=False, temperature=0.7,
-                          top_k=40, top_p=0.9, min_p=0.05, theme=0.5, parallel=0.0, words=0.5, seed=11)
+                          top_k=40, top_p=0.9, min_p=0.05, theme=0.5, parallel=0.0, words=0.5, plan=1.5, seed=11)
     async with RemoteEngine(base_url) as remote:
         poem = await remote.generate(request)
     assert poem.lines == (await engine.generate(request)).lines

@@ -1,7 +1,8 @@
-"""poems.words: the weight of the corpus-word bonus the poem was decoded with (engine/decoding/words.py),
-so that a rating can be tied to it.
+"""poems.words and poems.plan: the weights of the corpus-word bonus (engine/decoding/words.py) and of
+the per-line plan (engine/decoding/plan.py) the poem was decoded with, so that a rating can be tied
+to them.
 
-Rows already stored get 0: no poem before this revision was decoded with the bonus. The column stays
+Rows already stored get 0: no poem before this revision was decoded with either. The column stays
 nullable, as the sampling columns are (NULL: unknown). Plain ADD COLUMN, then one UPDATE, on SQLite
 and PostgreSQL alike.
 
@@ -23,9 +24,11 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("poems", sa.Column("words", sa.Float(), nullable=True))
-    op.execute("UPDATE poems SET words = 0")
+    op.add_column("poems", sa.Column("plan", sa.Float(), nullable=True))
+    op.execute("UPDATE poems SET words = 0, plan = 0")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("poems") as batch:
+        batch.drop_column("plan")
         batch.drop_column("words")
