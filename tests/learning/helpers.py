@@ -19,16 +19,25 @@ KEYWORDS = "春秋月山风花"  # the prompts' keywords: never the liked charac
 
 
 @cache
-def liked_characters(model_dir: Path, target: float = 0.25) -> str:
-    """Two characters, neither a keyword, each in about `target` of the tiny GAN's poems: a taste that
-    raters can have and a few fine-tuning steps can serve, whatever the tiny model happened to learn."""
+def liked_characters(model_dir: Path, target: float = 0.25, union: float = 0.45) -> str:
+    """A few characters, none a keyword, the first in about `target` of the tiny GAN's poems and all
+    together in about `union` of them: a taste that raters can have, with enough liked and disliked
+    poems to judge a reward model, and that a few fine-tuning steps can serve, whatever the tiny
+    model happened to learn and however it decodes."""
     m = load_model(model_dir / "gan", torch.device("cpu"))
     rng = random.Random(7)
     reqs = [PoemRequest(keyword=rng.choice(KEYWORDS), form=rng.choice(["wujue", "qijue", "wulv", "qilv"]),
                         model="gan", seed=rng.randrange(2**31)) for _ in range(300)]
-    texts = [r.text for r in Poet({"gan": m}, torch.device("cpu")).generate_batch(reqs)]
-    counts = Counter(ch for t in texts for ch in set(t) if ch not in KEYWORDS + "，。\n")
-    return "".join(sorted(counts, key=lambda ch: (abs(counts[ch] / len(texts) - target), ch))[:2])
+    poems = [set(r.text) - set(KEYWORDS + "，。\n") for r in Poet({"gan": m}, torch.device("cpu")).generate_batch(reqs)]
+    counts = Counter(ch for p in poems for ch in p)
+
+    def share(chars: str) -> float:
+        return sum(any(c in p for c in chars) for p in poems) / len(poems)
+
+    liked = min(counts, key=lambda ch: (abs(counts[ch] / len(poems) - target), ch))
+    while share(liked) < union - 0.05 and len(liked) < 4:
+        liked += min((ch for ch in counts if ch not in liked), key=lambda ch: (abs(share(liked + ch) - union), ch))
+    return liked
 
 
 def rated_database(url: str, model_dir: Path, n: int, rater, seed: int = 0) -> None:
