@@ -242,10 +242,7 @@ def decode(
             above = out[:, t - (L + 1)]
             partner = pairs[0][above], pairs[1][above] * par_w  # (B, K) each
 
-        word_bonus = None
-        if col in word_cols:  # (B, V): the weight where the character makes a corpus word with the one before
-            word_bonus = words.follows(out[:, t - 1]).float().mul_(word_w)
-
+        word_here = col in word_cols  # the character completes a unit: the weight where it makes a corpus word
         tok = torch.empty(B, dtype=torch.long, device=device)
         for k, rows in classes_at[t]:
             r = all_rows if rows is None else rows
@@ -261,8 +258,8 @@ def decode(
             if n_plan:
                 pc = inv[plan_ids[r, line]]  # (n, P) columns, -1 where the class lacks the character
                 lg.scatter_add_(1, pc.clamp(min=0), torch.where(pc >= 0, plan_val[r, line], 0.0))
-            if word_bonus is not None:
-                lg.add_(word_bonus[r][:, head.cols[k]])
+            if word_here:
+                lg.add_(words.follows_in(out[r, t - 1], head.cols[k]) * word_w[r])
             if partner is not None:
                 pc = inv[partner[0][r]]
                 lg.scatter_add_(1, pc.clamp(min=0), torch.where(pc >= 0, partner[1][r], 0.0))

@@ -29,12 +29,23 @@ class WordTable:
         self.bits = bits.view(V, W).to(device)
         self.shifts = SHIFTS.to(device)
         self.vocab_size = V
+        self._cols: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # per column set: its bytes and bit masks
 
     def follows(self, prev: torch.Tensor) -> torch.Tensor:
         """prev (n,) ids -> (n, V) bool: which characters make a corpus word after each."""
         rows = self.bits[prev]  # (n, W)
         unpacked = (rows[:, :, None] >> self.shifts).bitwise_and_(1)  # (n, W, 8)
         return unpacked.view(len(prev), -1)[:, : self.vocab_size].bool()
+
+    def follows_in(self, prev: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """prev (n,) ids, cols (c,) vocabulary ids (an output class's columns) -> (n, c) uint8, 1
+        where the column's character makes a corpus word after each: `follows(prev)[:, cols]` in a
+        few operations on (n, c) alone (a decoding step at batch 1 pays per operation)."""
+        key = cols.data_ptr()
+        if key not in self._cols:
+            self._cols[key] = (cols // 8, (1 << (cols % 8)).to(torch.uint8))
+        byte, mask = self._cols[key]
+        return (self.bits[prev[:, None], byte[None, :]] & mask).clamp_(max=1)
 
 
 def completes_word(col: int, line_len: int) -> bool:

@@ -29,6 +29,8 @@ def test_the_bit_table_holds_exactly_the_lexicon():
     for a, b in pairs:
         want[a, b] = True
     assert torch.equal(got, want)
+    cols = torch.tensor([0, 5, 8, 9, 100, V - 1])  # an output class's columns, in any order
+    assert torch.equal(table.follows_in(prev, cols).bool(), want[:, cols])
 
 
 def test_units_end_at_the_second_fourth_and_sixth_characters():
