@@ -42,8 +42,8 @@ def train_command(
 ) -> None:
     """Train the GAN (MLE pretraining, discriminator, adversarial) or the VAE."""
     from engine.corpus.loader import load_corpus
-    from engine.training.precision import check as check_precision
     from engine.training.config import preset as make_config
+    from engine.training.precision import check as check_precision
     from engine.training.train import train
 
     if model not in ("gan", "vae"):
@@ -73,7 +73,6 @@ def export_command(
 ) -> None:
     """Ship a trained checkpoint: fp16 weights, no optimizer state, a version tag."""
     import datetime as dt
-    import json
 
     import torch
 
@@ -89,9 +88,7 @@ def export_command(
         if key in blob:
             blob[key] = {k: v.half() if v.is_floating_point() else v for k, v in blob[key].items()}
     torch.save(blob, dest / "model.pt")
-    (dest / "meta.json").write_text(
-        json.dumps({"kind": kind, "config": blob["config"], **blob["meta"]}, ensure_ascii=False, indent=2) + "\n"
-    )
+    checkpoint.write_meta(dest, blob)
     size = (dest / "model.pt").stat().st_size / 2**20
     typer.echo(f"{kind} {blob['meta']['version']} -> {dest} ({size:.1f} MiB)")
 

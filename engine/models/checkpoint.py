@@ -38,20 +38,27 @@ def save(
     tmp = path / "model.pt.tmp"
     torch.save(blob, tmp)
     tmp.replace(path / "model.pt")
+    write_meta(path, blob)
+
+
+def write_meta(path: Path, blob: dict) -> None:
+    """`path/meta.json`: the checkpoint's kind, config and meta, readable without torch."""
     (path / "meta.json").write_text(
-        json.dumps({"kind": kind, "config": config, **meta}, ensure_ascii=False, indent=2) + "\n"
+        json.dumps({"kind": blob["kind"], "config": blob["config"], **blob["meta"]}, ensure_ascii=False, indent=2)
+        + "\n"
     )
 
 
 def save_blob(path: Path, blob: dict) -> None:
-    """Rewrite `path/model.pt` atomically: a temporary file, flushed to disk, then renamed over it
-    (a reader or a crash never sees half a checkpoint)."""
+    """Rewrite `path/model.pt` atomically (a temporary file, flushed to disk, then renamed over it: a
+    reader or a crash never sees half a checkpoint), then `path/meta.json` to match it."""
     tmp = path / "model.pt.tmp"
     with tmp.open("wb") as f:
         torch.save(blob, f)
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(path / "model.pt")
+    write_meta(path, blob)
 
 
 SAFE_GLOBALS = [TorchVersion]  # the one non-plain type a checkpoint holds (meta's torch version)

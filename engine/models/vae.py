@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from engine.corpus.vocab import COMMA, PERIOD, UNK
 from engine.models.poem_lm import PoemLM, PoemLMConfig

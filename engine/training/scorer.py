@@ -12,7 +12,6 @@ accuracy, stored with it. `yinshi models scorer` writes it into the checkpoint (
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -223,11 +222,7 @@ def train_scorer(m: LoadedModel, poems: Sequence[CorpusPoem], cfg: ScorerConfig,
 
 def save_scorer(path: Path, blob: dict, state: dict, meta: dict) -> None:
     """Write the scorer into the checkpoint dict `blob` of model directory `path`, in place: model.pt
-    atomically (engine/models/checkpoint.py), then meta.json with the checkpoint's meta."""
+    atomically, then meta.json with the checkpoint's meta (engine/models/checkpoint.py)."""
     blob["scorer"] = state
     blob["meta"]["scorer"] = meta
     checkpoint.save_blob(path, blob)
-    (path / "meta.json").write_text(
-        json.dumps({"kind": blob["kind"], "config": blob["config"], **blob["meta"]}, ensure_ascii=False, indent=2)
-        + "\n"
-    )
