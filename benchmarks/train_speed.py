@@ -40,6 +40,7 @@ from engine.models.encoding import FORM_IDS, seq_len, slots
 from engine.models.poem_lm import PoemLM, PoemLMConfig
 from engine.models.transformer_lm import TransformerLM, TransformerLMConfig
 from engine.prosody.forms import FORMS
+from engine.training import precision
 from engine.training.config import TrainConfig
 from engine.training.mle import ThreadPicker, lr_at, thread_candidates, train_step
 
@@ -111,17 +112,11 @@ def fake_batch(form: str, batch: int, vocab: int, gen: torch.Generator) -> FakeB
 
 def bf16_check(seconds: float = 0.5) -> dict:
     """Native bf16 (AVX512-BF16 or AMX) or not, and a timed (1024 x 512) @ (512 x 1536) matmul."""
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    out = {"native_bf16": native}
-    a, b = torch.randn(1024, 512), torch.randn(512, 1536)
+    cpu = torch.device("cpu")
+    out = {"native_bf16": precision.native_bf16(cpu)}
     for dt in (torch.float32, torch.bfloat16):
-        x, y = a.to(dt), b.to(dt)
-        x @ y
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            x @ y
-            n += 1
-        out[f"{str(dt)[6:]}_gflops"] = round(2 * 1024 * 512 * 1536 * n / (time.perf_counter() - t0) / 1e9, 1)
+        rate = precision.matmul_rate(dt, cpu, 1024, 512, 1536, seconds)
+        out[f"{str(dt)[6:]}_gflops"] = round(2 * 1024 * 512 * 1536 * rate / 1e9, 1)
     return out
 
 

@@ -73,6 +73,12 @@ def keyword_placement(spec: DecodeSpec, masks: ProsodyMasks) -> tuple[int, list[
     return 2, [line * (L + 1) + col for line, col in windows]
 
 
+def add_at(lg: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor) -> None:
+    """lg (n, c) += vals (n, K) at cols (n, K), the class columns of K characters per row; a -1
+    column (a character the class lacks) adds nothing."""
+    lg.scatter_add_(1, cols.clamp(min=0), torch.where(cols >= 0, vals, 0.0))
+
+
 @torch.no_grad()
 def decode(
     model,
@@ -186,13 +192,11 @@ def decode(
     theme_live = torch.ones_like(theme_val)  # a theme character's bonus lapses once it is written
     # each line's planned sub-topic and its neighbours: (B, lines, P) ids and bonuses, 0-padded
     n_plan = max((len(ids) for s in specs for ids, _ in s.line_themes), default=0)
-    if n_plan:
-        plan_ids = torch.zeros(B, form.n_lines, n_plan, dtype=torch.long, device=device)
-        plan_val = torch.zeros(B, form.n_lines, n_plan, device=device)
-        for i, s in enumerate(specs):
-            for line, (ids, vals) in enumerate(s.line_themes[: form.n_lines]):
-                plan_ids[i, line, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-                plan_val[i, line, : len(vals)] = torch.tensor(vals)
+    if n_plan:  # built as lists (see above)
+        plans = [list(s.line_themes[: form.n_lines]) + [([], [])] * (form.n_lines - len(s.line_themes)) for s in specs]
+        plan_ids = torch.tensor([[ids + [0] * (n_plan - len(ids)) for ids, _ in p] for p in plans], device=device)
+        plan_val = torch.tensor([[vals + [0.0] * (n_plan - len(vals)) for _, vals in p] for p in plans], dtype=torch.float,
+                                device=device)
     # couplet partners: the second lines of the 颔联 and 颈联 of regulated verse
     par_w = per_row([s.parallel for s in specs])
     par_lines = {3, 5} if pairs is not None and form.n_lines == 8 and any(s.parallel for s in specs) else set()
@@ -256,13 +260,11 @@ def decode(
                     theme_cols[k] = tc.clamp(min=0), torch.where(tc >= 0, theme_val, 0.0)
                 lg.scatter_add_(1, theme_cols[k][0][r], theme_cols[k][1][r] * theme_live[r])
             if n_plan:
-                pc = inv[plan_ids[r, line]]  # (n, P) columns, -1 where the class lacks the character
-                lg.scatter_add_(1, pc.clamp(min=0), torch.where(pc >= 0, plan_val[r, line], 0.0))
+                add_at(lg, inv[plan_ids[r, line]], plan_val[r, line])
             if word_here:
                 lg.add_(words.follows_in(out[r, t - 1], head.cols[k]) * word_w[r])
             if partner is not None:
-                pc = inv[partner[0][r]]
-                lg.scatter_add_(1, pc.clamp(min=0), torch.where(pc >= 0, partner[1][r], 0.0))
+                add_at(lg, inv[partner[0][r]], partner[1][r])
             if t:  # repetition penalty: rep per earlier use of a character
                 used = inv[out[r, :t]]  # (n, t) columns, -1 where absent (punctuation)
                 lg.scatter_add_(1, used.clamp(min=0), (used >= 0) * -rep[r])

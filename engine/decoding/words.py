@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import torch
 
-SHIFTS = torch.arange(8, dtype=torch.uint8)
-
 
 class WordTable:
     """Bit table (V, ceil(V / 8)) uint8: bit b of row a is set where a then b is a corpus word."""
@@ -27,20 +25,12 @@ class WordTable:
         # distinct (a, b) pairs set distinct bits, so summing them into their byte is a bitwise or
         bits.index_put_((a * W + b // 8,), (1 << (b % 8)).to(torch.uint8), accumulate=True)
         self.bits = bits.view(V, W).to(device)
-        self.shifts = SHIFTS.to(device)
-        self.vocab_size = V
         self._cols: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # per column set: its bytes and bit masks
-
-    def follows(self, prev: torch.Tensor) -> torch.Tensor:
-        """prev (n,) ids -> (n, V) bool: which characters make a corpus word after each."""
-        rows = self.bits[prev]  # (n, W)
-        unpacked = (rows[:, :, None] >> self.shifts).bitwise_and_(1)  # (n, W, 8)
-        return unpacked.view(len(prev), -1)[:, : self.vocab_size].bool()
 
     def follows_in(self, prev: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """prev (n,) ids, cols (c,) vocabulary ids (an output class's columns) -> (n, c) uint8, 1
-        where the column's character makes a corpus word after each: `follows(prev)[:, cols]` in a
-        few operations on (n, c) alone (a decoding step at batch 1 pays per operation)."""
+        where the column's character makes a corpus word after each, in a few operations on (n, c)
+        alone (a decoding step at batch 1 pays per operation)."""
         key = cols.data_ptr()
         if key not in self._cols:
             self._cols[key] = (cols // 8, (1 << (cols % 8)).to(torch.uint8))

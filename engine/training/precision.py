@@ -23,22 +23,23 @@ def native_bf16(device: torch.device) -> bool:
     return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
 
 
-def matmul_speedup(device: torch.device, m: int = 2048, k: int = 256, n: int = 4096, seconds: float = 0.3) -> float:
-    """fp32 time over bf16 time for an (m, k) @ (k, n) matmul, the shape of the tied output layer."""
-    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
-
-    def rate(dtype) -> float:
-        x, y = a.to(dtype), b.to(dtype)
+def matmul_rate(dtype: torch.dtype, device: torch.device, m: int = 2048, k: int = 256, n: int = 4096,
+                seconds: float = 0.3) -> float:
+    """(m, k) @ (k, n) matmuls per second in `dtype` (default: the shape of the tied output layer)."""
+    x, y = torch.randn(m, k, device=device).to(dtype), torch.randn(k, n, device=device).to(dtype)
+    x @ y
+    count, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
         x @ y
-        count, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            x @ y
-            count += 1
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return count / (time.perf_counter() - t0)
+        count += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return count / (time.perf_counter() - t0)
 
-    return rate(torch.bfloat16) / rate(torch.float32)
+
+def matmul_speedup(device: torch.device) -> float:
+    """fp32 time over bf16 time for a matmul of the tied output layer's shape."""
+    return matmul_rate(torch.bfloat16, device) / matmul_rate(torch.float32, device)
 
 
 def check(requested: str) -> None:
