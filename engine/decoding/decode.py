@@ -28,7 +28,7 @@ from engine.decoding.sampling import sample
 from engine.decoding.spec import DecodeSpec, ProsodyMasks
 from engine.decoding.words import WordTable, completes_word
 from engine.models.encoding import FORM_IDS, MAX_KEYWORD, TONE_ANY, seq_len, slots
-from engine.prosody.forms import Form, lenient_free_positions
+from engine.prosody.forms import Form, lenient_free_positions, unit_boundaries
 
 NEG = float("-inf")
 # The logit of a character a constraint rules out. Finite, because on CPU exp and log of -inf (and of
@@ -43,21 +43,26 @@ def keyword_starts(spec: DecodeSpec, masks: ProsodyMasks) -> list[int]:
     """Sequence positions where the keyword may start: within one line, off rhyme positions, and
     every character fitting the template's tone there; else (a keyword no template line takes, such
     as 春夏秋冬) where its misfits are only at positions 一三五不论 frees without 孤平 or 三平尾, so
-    that the poem passes the lenient check; else anywhere."""
+    that the poem passes the lenient check; else anywhere. Within each, a keyword of two or more
+    characters goes where it cuts no two-character unit (明月 at 明月照松间, not 松明月照间) when
+    such a place exists."""
     return keyword_placement(spec, masks)[1]
 
 
 def keyword_placement(spec: DecodeSpec, masks: ProsodyMasks) -> tuple[int, list[int]]:
-    """(tier, start positions) of `keyword_starts`: tier 0 where the keyword fits the template
-    strictly, 1 where only the lenient check passes, 2 where it fits nowhere (placed anyway)."""
+    """(tier, start positions) of `keyword_starts`: tiers 0 and 1 where the keyword fits the
+    template strictly (0: on the line's unit boundaries), 2 and 3 where only the lenient check
+    passes, 4 where it fits nowhere (placed anyway)."""
     form, k = spec.form_obj, len(spec.include)
     L = form.line_len
     if not k or k > L:
         return 0, []
-    windows = []  # (line, first column)
+    bounds = unit_boundaries(L)
+    windows = []  # (line, first column, cuts no unit)
     for line in range(form.n_lines):
         last = L - 1 if line in spec.rhyme_lines else L  # rhyme position excluded
-        windows += [(line, col) for col in range(1 if spec.heads is not None else 0, last - k + 1)]
+        windows += [(line, col, k == 1 or (col in bounds and col + k in bounds))
+                    for col in range(1 if spec.heads is not None else 0, last - k + 1)]
     free = [lenient_free_positions(t) for t in spec.line_tones]
 
     def fits(line: int, col: int, lenient: bool) -> bool:
@@ -66,11 +71,11 @@ def keyword_placement(spec: DecodeSpec, masks: ProsodyMasks) -> tuple[int, list[
             for j, t in enumerate(spec.include)
         )
 
-    for tier, lenient in enumerate((False, True)):
-        out = [line * (L + 1) + col for line, col in windows if fits(line, col, lenient)]
+    for tier, (lenient, whole) in enumerate(((False, True), (False, False), (True, True), (True, False))):
+        out = [line * (L + 1) + col for line, col, ok in windows if (ok or not whole) and fits(line, col, lenient)]
         if out:
             return tier, out
-    return 2, [line * (L + 1) + col for line, col in windows]
+    return 4, [line * (L + 1) + col for line, col, _ in windows]
 
 
 def add_at(lg: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor) -> None:

@@ -130,6 +130,12 @@ def free_positions(line_len: int) -> frozenset[int]:
     return frozenset({0, 2} if line_len == 5 else {0, 2, 4})
 
 
+def unit_boundaries(line_len: int) -> frozenset[int]:
+    """Columns where the line's rhythm may divide it (五言 2|2|1 or 2|1|2, 七言 2|2|2|1 or 2|2|1|2):
+    a word that starts and ends on them cuts no two-character unit."""
+    return frozenset(range(0, line_len - 2, 2)) | {line_len - 2, line_len - 1, line_len}
+
+
 def lenient_free_positions(line_tones: str) -> frozenset[int]:
     """Positions 一三五不论 may free in a line of this template without creating a fault:
     never the one whose change would give 三平尾 (…仄平平 → …平平平) or 孤平 (平仄仄平 opened by 仄)."""

@@ -1,5 +1,5 @@
 """What decoding guarantees beyond form and tones: no variant forms, rhymes only where poets rhyme a
-character, long theme keywords placed so that the poem passes its own check, and the per-character
+character, theme keywords placed as a unit of their line and so that the poem passes its own check, and the per-character
 calibration towards the corpus's frequencies."""
 
 from __future__ import annotations
@@ -67,6 +67,18 @@ def test_four_character_theme_keywords_give_poems_that_pass_their_check(tiny_mod
     for req, res in zip(reqs, poet.generate_batch(reqs), strict=True):
         assert keyword in res.text.replace("\n", "").replace("，", "").replace("。", ""), res.text
         assert check_poem(res.text, form=req.form).ok, res.text
+
+
+@pytest.mark.parametrize("keyword", ["明月", "故人", "白云"])
+def test_a_two_character_keyword_is_written_as_a_unit_of_its_line(poet, keyword):
+    """Not 松明月照间 (松明 / 月照), where a reader no longer sees the keyword: 五言 lines divide 2|2|1 or
+    2|1|2, 七言 lines 2|2|2|1 or 2|2|1|2."""
+    starts = {5: (0, 2, 3), 7: (0, 2, 4, 5)}
+    reqs = [PoemRequest(keyword, form=f, seed=s) for f in FORMS for s in range(6)]
+    for res in poet.generate_batch(reqs):
+        assert res.keyword == keyword  # in the tiny vocabulary: no fallback
+        hits = [line[:-1].find(keyword) for line in res.lines if keyword in line]
+        assert hits and hits[0] in starts[len(res.lines[0]) - 1], res.text
 
 
 def test_a_character_bias_shifts_its_logit(poet):
