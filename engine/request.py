@@ -14,10 +14,10 @@ from typing import Annotated, Literal
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, doc
 
-# Sampling defaults (README, "Sampling defaults"): min-p 0.02 at temperature 1.12, no top-k or top-p;
+# Sampling defaults (README, "Sampling defaults"): min-p 0.02 at temperature 1.2, no top-k or top-p;
 # theme and couplet-partner bonuses (engine/corpus/associations.py) and the corpus-word bonus
 # (engine/decoding/words.py) at these weights.
-TEMPERATURE, TOP_P, MIN_P = 1.12, 1.0, 0.02
+TEMPERATURE, TOP_P, MIN_P = 1.2, 1.0, 0.02
 THEME, PARALLEL, WORDS, PLAN = 1.5, 2.0, 3.0, 0.0
 MAX_LATENT = 1024  # VAE latent size a request may carry
 # Measured on the shipped models: min-p from 1 - 1e-7 up makes every character garbage (in float32 the

@@ -96,11 +96,12 @@ def export_command(
 def associations_command(
     checkpoints: list[Path] = typer.Argument(..., help="model directories to update (e.g. models/gan models/vae)"),
     corpus_dir: Path = typer.Option(None, help="chinese-poetry clone (default: settings.corpus_dir)"),
-    calibrate: int = typer.Option(1000, help="poems the model writes to calibrate its character frequencies (0: none)"),
+    calibrate: int = typer.Option(1000, help="poems the model writes to calibrate its corpus-word grading and character frequencies (0: none)"),
 ) -> None:
     """(Re)compute a checkpoint's corpus statistics (keyword lexicon, theme and couplet-partner
     associations, the groups poets rhyme each character in) from the training split, and calibrate
-    the model's character frequencies against the corpus's (engine/decoding/calibration.py), in place.
+    the model's corpus-word grading and character frequencies against the corpus's
+    (engine/decoding/calibration.py), in place.
     `yinshi train` writes the statistics itself."""
     import torch
 
@@ -113,8 +114,9 @@ def associations_command(
     from engine.training.train import corpus_statistics
 
     settings = get_settings()
-    poems = load_corpus(corpus_dir or settings.corpus_dir, cache_dir=settings.cache_dir, progress=True)
-    poems = [p for p in poems if p.split == "train" and p.form in FORMS]
+    corpus = load_corpus(corpus_dir or settings.corpus_dir, cache_dir=settings.cache_dir, progress=True)
+    poems = [p for p in corpus if p.split == "train" and p.form in FORMS]
+    valid = [p.lines for p in corpus if p.split == "valid" and p.form in FORMS]
     for path in checkpoints:
         blob = checkpoint.load_blob(path)
         blob.update(corpus_statistics(poems, Vocab.from_json(blob["vocab"])))
@@ -122,9 +124,16 @@ def associations_command(
         if calibrate > 0:
             device = torch.device("cpu")
             m = model_from_blob(blob, device, settings.quantize)
+            poet = Poet({m.kind: m}, device)
             requests = calibration.training_requests([(p.lines, p.form, p.title) for p in poems], calibrate,
                                                      m.kind, known=lambda ch, m=m: ch in m.vocab)
-            ratio, figures = calibration.measure(Poet({m.kind: m}, device), m.kind, requests)
+            target = calibration.common_share(m.words, m.vocab.stoi, valid) if m.words is not None else None
+            if target is not None:  # first the word grading, then the characters under it
+                extra, graded = calibration.grade_words(poet, m.kind, requests, target)
+                blob["associations"]["common_word_extra"] = extra
+                blob["meta"]["word_grading"] = graded
+                typer.echo(f"{path}: corpus words graded on {graded}")
+            ratio, figures = calibration.measure(poet, m.kind, requests)
             blob["associations"]["char_ratio"] = ratio
             blob["meta"]["calibration"] = figures
             typer.echo(f"{path}: calibrated on {figures}")

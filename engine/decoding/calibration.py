@@ -17,23 +17,31 @@ distinct-2 further from real poems' (issue 12's measurements), so CLIP_UP is 0. 
 2.5× its corpus rate (GAN: 浪 矣 2.7× before), distinct characters 2,285 → 2,322 (GAN) and 2,372 →
 2,403 (VAE), distinct-2 0.830 → 0.840 (real 0.837), classifier 79.0 → 78.9 % and 83.5 → 83.5 %,
 repetition unchanged; ALPHA 1 with CLIP_DOWN 2 went no further (classifier 79.3 %, 父 at 2.5×).
+
+`grade_words` calibrates the corpus-word bonus the same way (engine/decoding/words.py): how much more
+a common word earns than a rare one, so that the share of common words among the model's attested
+units matches held-out real poems'.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 
 import torch
 
+from engine.decoding.words import WordTable, unit_pairs
 from engine.errors import YinshiError
-from engine.request import PoemRequest
+from engine.request import WORDS, PoemRequest
 from engine.text.han import is_han
 
 ALPHA = 0.75  # share of the log ratio corrected
 PSEUDO = 3.0  # counts added to both sides: a character seen or expected a few times moves little
 CLIP_DOWN, CLIP_UP = 1.5, 0.0  # the largest offsets, in logits (see above for CLIP_UP)
 SEED = 1_000_000  # calibration seeds start here (evaluation uses 0, 1, …)
+WORD_ROUNDS = 2  # rounds of `grade_words`: at no grading, then at the first estimate
+MAX_COMMON_EXTRA = 2.0  # a common word earns at most 1 + this many times the word bonus
 
 
 def offsets(ratio: torch.Tensor) -> torch.Tensor:
@@ -82,3 +90,44 @@ def measure(poet, kind: str, requests: Sequence[PoemRequest], batch: int = 256) 
     figures = {"poems": len(requests), "distinct_chars": int((gen > 0).sum()),
                "top_share": round(float(gen[top].sum() / total), 4) if total else None}
     return ratio.half(), figures
+
+
+def common_share(words: WordTable, stoi: dict[str, int], poems: Sequence[Sequence[str]]) -> float | None:
+    """Of the units (engine/decoding/words.py) of these poems that are corpus words, the share that are
+    common ones; None if none is a corpus word."""
+    a, b = [], []
+    for lines in poems:
+        x, y = unit_pairs(lines, stoi)
+        a += x
+        b += y
+    if not a:
+        return None
+    attested, common = words.levels(torch.tensor(a), torch.tensor(b))
+    return float(common[attested].float().mean()) if attested.any() else None
+
+
+def grade_words(poet, kind: str, requests: Sequence[PoemRequest], target: float, batch: int = 256) -> tuple[float, dict]:
+    """The model's `common_extra` (set on its WordTable and returned, with figures): each round writes
+    the requests' poems and moves the log-odds of their common-word share by its gap to `target` (real
+    poems' share), in units of the default word weight."""
+    m = poet.models[kind]
+    table = m.words
+    if table is None or table.common is None:
+        return 0.0, {}
+
+    def logit(p: float) -> float:
+        p = min(max(p, 0.01), 0.99)
+        return math.log(p / (1 - p))
+
+    extra, shares = 0.0, []
+    for _ in range(WORD_ROUNDS):
+        table.common_extra = extra
+        poems = [res.lines for i in range(0, len(requests), batch) for res in poet.generate_batch(list(requests[i : i + batch]))
+                 if not isinstance(res, YinshiError)]
+        share = common_share(table, m.vocab.stoi, poems)
+        if share is None:
+            break
+        shares.append(round(share, 4))
+        extra = min(max(extra + (logit(target) - logit(share)) / WORDS, 0.0), MAX_COMMON_EXTRA)
+    table.common_extra = extra
+    return extra, {"target": round(target, 4), "shares": shares, "common_extra": round(extra, 3)}

@@ -116,9 +116,12 @@ def model_from_blob(blob: dict, device, quantize: bool = False) -> LoadedModel:
     meta = blob["meta"]
     version = meta.get("version") or f"{kind}-{meta.get('data_hash', 'dev')[:8]}"
     lexicon = blob.get("lexicon", ())
-    words = WordTable(lexicon, len(vocab), device) if torch.is_tensor(lexicon) and len(lexicon) else None
-    lexicon = lexicon_words(lexicon, vocab) if torch.is_tensor(lexicon) else frozenset(lexicon)
     assoc = blob.get("associations")
+    words = None
+    if torch.is_tensor(lexicon) and len(lexicon):  # the corpus-word bonus, graded by the model's calibration
+        words = WordTable(lexicon, len(vocab), device, blob.get("lexicon_common"),
+                          float((assoc or {}).get("common_word_extra", 0.0)))
+    lexicon = lexicon_words(lexicon, vocab) if torch.is_tensor(lexicon) else frozenset(lexicon)
     pairs = None
     if assoc is not None:
         pairs = assoc["pair_ids"].long().to(device), assoc["pair_vals"].float().to(device)

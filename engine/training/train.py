@@ -21,6 +21,7 @@ from engine.corpus import associations
 from engine.corpus.loader import CorpusPoem
 from engine.corpus.vocab import Vocab
 from engine.decoding.spec import ProsodyMasks
+from engine.decoding.words import COMMON_MIN
 from engine.device import resolve_device
 from engine.models import checkpoint
 from engine.models.encoding import KeywordSampler
@@ -64,10 +65,12 @@ def corpus_lexicon(poems: list[CorpusPoem], min_count: int = 3) -> list[str]:
 
 
 def corpus_statistics(poems: list[CorpusPoem], vocab: Vocab) -> dict:
-    """What decoding needs from the training poems besides the weights: the keyword lexicon, the
-    theme / couplet-partner associations and the 平水韵 groups each character is rhymed in."""
+    """What decoding needs from the training poems besides the weights: the keyword lexicon and its
+    common words, the theme / couplet-partner associations and the 平水韵 groups each character is
+    rhymed in."""
     return {
         "lexicon": associations.lexicon_codes(corpus_lexicon(poems), vocab),
+        "lexicon_common": associations.lexicon_codes(corpus_lexicon(poems, COMMON_MIN), vocab),
         "associations": associations.build(((p.lines, p.form) for p in poems), vocab),
         "rhyme_usage": rhyme_usage.build((p.lines for p in poems if p.form), get_prosody("pingshui")),
     }

@@ -1,5 +1,6 @@
 """The corpus-word bonus: the bit table answers exactly the lexicon, the bonus lands only where a
-line's two-character units end, and with it more of a poem's units are words poets wrote."""
+line's two-character units end, with it more of a poem's units are words poets wrote, and a model's
+grading brings its share of common words to real poems'."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import random
 import torch
 
 from engine.corpus import associations
+from engine.decoding import calibration
 from engine.decoding.poet import Poet
 from engine.decoding.words import WordTable, completes_word
 from engine.prosody.check import check_poem
+from engine.prosody.forms import FORMS
 from engine.request import PoemRequest
 from engine.training.train import corpus_lexicon
 
@@ -31,6 +34,19 @@ def test_the_bit_table_holds_exactly_the_lexicon():
     assert torch.equal(got.bool(), want)
     cols = torch.tensor([0, 5, 8, 9, 100, V - 1])  # an output class's columns, in any order
     assert torch.equal(table.follows_in(prev, cols).bool(), want[:, cols])
+
+
+def test_a_common_word_earns_the_graded_extra():
+    V = 50
+    codes = torch.tensor([1 * V + 2, 1 * V + 3, 4 * V + 2], dtype=torch.int32)
+    common = torch.tensor([1 * V + 3], dtype=torch.int32)
+    table = WordTable(codes, V, common=common, common_extra=0.5)
+    got = table.follows_in(torch.tensor([1, 4, 5]), torch.tensor([2, 3, 9]))
+    assert got.tolist() == [[1.0, 1.5, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    attested, is_common = table.levels(torch.tensor([1, 1, 4, 5]), torch.tensor([2, 3, 2, 2]))
+    assert attested.tolist() == [True, True, True, False] and is_common.tolist() == [False, True, False, False]
+    table.common_extra = 0.0  # ungraded: every corpus word alike
+    assert table.follows_in(torch.tensor([1]), torch.tensor([2, 3])).tolist() == [[1.0, 1.0]]
 
 
 def test_units_end_at_the_second_fourth_and_sixth_characters():
@@ -83,3 +99,23 @@ def test_lexicon_codes_feed_the_table(tiny_poet):
     row = table.follows_in(torch.tensor([a]), torch.arange(len(m.vocab)))[0]
     assert row[b]
     assert int(row.sum()) == sum(w[0] == word[0] for w in m.lexicon)
+
+
+def test_grading_brings_the_share_of_common_words_up_to_real_poems(tiny_poet, fixture_poems):
+    """The tiny corpus is small: its words are its bigrams, the common ones those seen 3 times."""
+    m = tiny_poet.models["gan"]
+    train = [p for p in fixture_poems if p.split == "train"]
+    table = WordTable(associations.lexicon_codes(corpus_lexicon(train, min_count=1), m.vocab), len(m.vocab),
+                      common=associations.lexicon_codes(corpus_lexicon(train, min_count=3), m.vocab))
+    poet = Poet({"gan": dataclasses.replace(m, words=table)}, tiny_poet.device)
+    reqs = [PoemRequest(keyword="山", form=f, seed=i) for i in range(25) for f in FORMS]
+
+    def share() -> float:
+        return calibration.common_share(table, m.vocab.stoi, [r.lines for r in poet.generate_batch(reqs)])
+
+    before = share()
+    extra, figures = calibration.grade_words(poet, "gan", reqs, target=min(0.95, before + 0.25))
+    assert extra > 0 and table.common_extra == extra and figures["shares"][0] == round(before, 4)
+    assert share() > before + 0.1
+    none, _ = calibration.grade_words(poet, "gan", reqs, target=before / 2)  # already above: no grading
+    assert none == 0.0 and share() == before
