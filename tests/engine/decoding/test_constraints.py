@@ -4,6 +4,7 @@ calibration towards the corpus's frequencies."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pytest
@@ -119,4 +120,15 @@ def test_calibration_lowers_the_characters_the_model_overuses(tiny_model_dir, fi
     assert bias[m.vocab.stoi[worst]] < 0
     m.associations["char_ratio"] = ratio
     m.heads.clear()
-    assert counts()[worst] < before[worst]  # the calibrated head is in use
+    again = counts()
+    assert again[worst] < before[worst]  # the calibrated head is in use
+
+    # a refining round writes under those offsets and adds what is left over to the stored ratio
+    ratio2, figures2 = calibration.measure(poet, "gan", reqs, refine=True)
+    assert figures2["distinct_chars"] == len(again)
+    assert torch.equal(m.associations["char_ratio"], ratio)
+    share = corpus / corpus.sum()
+    for ch in (worst, *list(again)[:5]):
+        i = m.vocab.stoi[ch]
+        left = math.log((again[ch] + calibration.PSEUDO) / (share[i] * again.total() + calibration.PSEUDO))
+        assert abs(float(ratio2[i]) - float(ratio[i]) - left) < 0.02, ch
