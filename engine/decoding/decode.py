@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from engine.corpus.vocab import BOS, COMMA, PERIOD, Vocab
-from engine.decoding.output_head import OutputHead, position_class
+from engine.decoding.output_head import BOTH, RHYME, OutputHead, position_class
 from engine.decoding.sampling import sample
 from engine.decoding.spec import DecodeSpec, ProsodyMasks
 from engine.decoding.words import WordTable, completes_word
@@ -79,6 +79,23 @@ def keyword_placement(spec: DecodeSpec, masks: ProsodyMasks) -> tuple[int, list[
     return 4, [line * (L + 1) + col for line, col, _ in windows]
 
 
+def rhyme_fallback(classes: list[tuple[int, torch.Tensor | None]], rmask: torch.Tensor, rhyme_rows: torch.Tensor,
+                   head: OutputHead) -> list[tuple[int, torch.Tensor | None]]:
+    """A step's (class, rows) with the rows drawn for a both-tone rhyme whose open rhyme groups hold
+    no both-tone character left moved to the RHYME class (any rhyming character): `rmask` (B, V) is
+    the step's rhyme mask, `rhyme_rows` (B,) where the position rhymes."""
+    B = rmask.shape[0]
+    every = torch.arange(B, device=rmask.device)
+    rows_of = {k: every if rows is None else rows for k, rows in classes}
+    both = rows_of[BOTH]
+    stuck = rhyme_rows[both] & ~(rmask[both][:, head.cols[BOTH]] > MASKED / 2).any(1)
+    if not stuck.any():
+        return classes
+    rows_of[BOTH] = both[~stuck]
+    rows_of[RHYME] = torch.cat([rows_of.get(RHYME, every[:0]), both[stuck]]).sort().values
+    return [(k, None if len(rows) == B else rows) for k, rows in rows_of.items() if len(rows)]
+
+
 def add_at(lg: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor) -> None:
     """lg (n, c) += vals (n, K) at cols (n, K), the class columns of K characters per row; a -1
     column (a character the class lacks) adds nothing."""
@@ -116,7 +133,9 @@ def decode(
     # and one to choose whether it is a both-tone character (engine/decoding/output_head.py)
     draws = [torch.rand(2 * T, generator=torch.Generator().manual_seed(s.seed)) for s in specs]
     u = torch.stack([d[:T] for d in draws]).to(device)
-    both_l = (torch.stack([d[T:] for d in draws]) < head.p_both).tolist()
+    both_u = torch.stack([d[T:] for d in draws])
+    both_l = (both_u < head.p_both).tolist()
+    both_rhyme_l = (both_u < head.p_both_rhyme).tolist()  # at rhyme positions, poets' share there
 
     def per_row(values, dtype=torch.float):
         return torch.tensor(values, dtype=dtype, device=device)[:, None]  # (B, 1)
@@ -141,7 +160,7 @@ def decode(
                 frc_r[base] = s.heads[line]
         frc_r[: len(s.prefix)] = s.prefix
         for t in range(T):  # a both-tone character here: the model is told so, as in training
-            if both_l[i][t] and frc_r[t] < 0 and not rhy_r[t]:
+            if (both_rhyme_l if rhy_r[t] else both_l)[i][t] and frc_r[t] < 0:
                 tone_r[t] = TONE_ANY
         tone_r[: len(s.prefix_tones)] = s.prefix_tones
         tone_l.append(tone_r)
@@ -239,6 +258,9 @@ def decode(
             if masks.common_f is not None:  # open to a character only by a rare reading: held back
                 rare = (open_f @ masks.common_f == 0) & rhyme_all[:, t, None]
                 rmask.sub_(rare.float().mul_(RARE_PENALTY))
+        classes = classes_at[t]
+        if rmask is not None and any(k == BOTH for k, _ in classes):
+            classes = rhyme_fallback(classes, rmask, rhyme_all[:, t], head)
         banned = []  # never repeat an earlier line: the token that would complete a repeat
         if col == L - 1 and line > 0:
             cur = out[:, t - col : t]
@@ -254,7 +276,7 @@ def decode(
 
         word_here = col in word_cols  # the character completes a unit: the weight where it makes a corpus word
         tok = torch.empty(B, dtype=torch.long, device=device)
-        for k, rows in classes_at[t]:
+        for k, rows in classes:
             r = all_rows if rows is None else rows
             inv = head.inv[k]
             lg = head.logits(e[r], k).div_(temp[r])  # (n, columns of class k)

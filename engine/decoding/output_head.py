@@ -9,7 +9,9 @@ columns alone:
   lowered by `LENIENT_PENALTY`.
 The model was trained with each character's own tone class as its "tone asked" input (both-tone
 characters as TONE_ANY), so the decoder first draws whether a position takes a both-tone
-character, with the corpus's share of them (`p_both`), and feeds the model that class.
+character, with the corpus's share of them (`p_both`), and feeds the model that class. Rhyme
+positions draw with the share among poets' rhymes (`p_both_rhyme`): told 平 there, the model never
+wrote 中 空 间 知 行, which real poems rhyme on about one line in twelve.
 """
 
 from __future__ import annotations
@@ -37,12 +39,13 @@ def position_class(tone_code: int, lenient: bool, rhyme: bool) -> int:
 class OutputHead:
     """Column sets, their weights (fp32, or int8 for the int8 decoder) and lenient offsets.
     `char_counts` (V,): training counts of each character, for the share of both-tone characters
-    (None: never draw the BOTH class). `char_bias` (V,): a logit offset per character, folded into
+    (None: never draw the BOTH class); `rhyme_counts` (V,): times poets rhymed each character, for
+    that share at rhyme positions (None: never there). `char_bias` (V,): a logit offset per character, folded into
     the output bias (free at decoding time): the calibration that brings the model's character
     frequencies towards the corpus's (engine/decoding/calibration.py)."""
 
     def __init__(self, decoder, masks, char_counts: torch.Tensor | None = None,
-                 char_bias: torch.Tensor | None = None):
+                 char_bias: torch.Tensor | None = None, rhyme_counts: torch.Tensor | None = None):
         lm = getattr(decoder, "lm", decoder)  # a PoemLM, or the one an Int8Decoder wraps
         emb, bias = lm.tok_emb.weight.detach().float(), lm.out_bias.detach().float()
         if char_bias is not None:
@@ -65,10 +68,13 @@ class OutputHead:
                 w, b = emb[cols], bias[cols]
                 built[id(allowed)] = Int8Linear(w, b) if int8 else (w, b)
             self._w.append(built[id(allowed)])
-        self.p_both = 0.0
+        self.p_both = self.p_both_rhyme = 0.0
         if char_counts is not None:
             counts = char_counts.to(both.device).double()
             self.p_both = float(counts[both].sum() / counts[chars].sum().clamp(min=1))
+        if rhyme_counts is not None:
+            counts = rhyme_counts.to(both.device).double()
+            self.p_both_rhyme = float(counts[both].sum() / counts[chars].sum().clamp(min=1))
 
     def logits(self, e: torch.Tensor, k: int) -> torch.Tensor:
         """e (n, E) projected hidden states -> logits (n, len(cols[k])) before temperature."""

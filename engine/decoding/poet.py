@@ -90,8 +90,10 @@ class LoadedModel:
         if scheme not in self.heads:
             assoc = self.associations or {}
             ratio = assoc.get("char_ratio")  # the calibration (engine/decoding/calibration.py)
+            rhymed = None if self.rhyme_usage is None else torch.tensor(
+                [float(self.rhyme_usage.total(ch)) for ch in self.vocab.itos])
             self.heads[scheme] = OutputHead(self.decoder, self.masks_for(scheme, device), assoc.get("char_counts"),
-                                            None if ratio is None else calibration.offsets(ratio))
+                                            None if ratio is None else calibration.offsets(ratio), rhymed)
         return self.heads[scheme]
 
 

@@ -31,11 +31,13 @@ def to_traditional(text: str) -> str:
 
 
 def to_simplified_per_char(line: str) -> str:
-    """t2s keeping the length: where a phrase conversion would change it, convert character by character."""
+    """t2s keeping the length: where a phrase conversion would change it, character by character. A
+    character that t2s leaves as it is on its own keeps itself in any phrase, so simplified text stays
+    as written (t2s reads 一坏 as 一坯, the traditional sense: a checker would then read 坯's tone)."""
     out = to_simplified(line)
     if len(out) != len(line):
-        out = "".join(c if len(s := to_simplified(c)) != 1 else s for c in line)
-    return out
+        return "".join(c if len(s := to_simplified(c)) != 1 else s for c in line)
+    return "".join(o if o == c or to_simplified(c) != c else c for c, o in zip(line, out, strict=True))
 
 
 def to_standard(text: str) -> str:
