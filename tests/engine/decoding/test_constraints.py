@@ -12,7 +12,8 @@ import torch
 
 from engine.corpus.vocab import Vocab
 from engine.decoding import calibration
-from engine.decoding.output_head import OutputHead
+from engine.decoding.decode import MASKED, rhyme_fallback
+from engine.decoding.output_head import BOTH, PURE_PING, RHYME, OutputHead
 from engine.decoding.poet import Poet
 from engine.decoding.spec import ProsodyMasks
 from engine.prosody.check import check_poem
@@ -132,3 +133,30 @@ def test_calibration_lowers_the_characters_the_model_overuses(tiny_model_dir, fi
         i = m.vocab.stoi[ch]
         left = math.log((again[ch] + calibration.PSEUDO) / (share[i] * again.total() + calibration.PSEUDO))
         assert abs(float(ratio2[i]) - float(ratio[i]) - left) < 0.02, ch
+
+
+def test_both_tone_characters_rhyme_as_poets_rhyme_them(poet):
+    """Told 平 at every rhyme position, the model never rhymed 中 空 间 知 行 (多音字), which real poems
+    rhyme about once in twelve: rhyme positions draw the both-tone class with poets' share there."""
+    m = poet.models["gan"]
+    head = m.head_for("pingshui", "cpu")
+    masks = m.masks_for("pingshui", "cpu")
+    assert 0.0 < head.p_both_rhyme < 1.0
+    both = masks.tone_ok[1] & masks.tone_ok[2]
+    reqs = [PoemRequest(kw, form=f, seed=s) for kw in "春月山" for f in FORMS for s in range(8)]
+    rhymes = 0
+    for req, res in zip(reqs, poet.generate_batch(reqs), strict=True):
+        assert check_poem(res.text, form=req.form).ok, res.text
+        rhymes += sum(bool(both[m.vocab.stoi[line[-2]]]) for line in res.lines[1::2])
+    assert rhymes > 0
+
+
+def test_a_both_tone_rhyme_with_none_left_in_its_groups_takes_any_rhyme(poet):
+    head = poet.models["gan"].head_for("pingshui", "cpu")
+    V = len(poet.models["gan"].vocab)
+    rmask = torch.zeros(3, V)
+    rmask[1, head.cols[BOTH]] = MASKED  # row 1: no both-tone character open
+    classes = [(BOTH, torch.tensor([0, 1])), (PURE_PING, torch.tensor([2]))]
+    got = dict(rhyme_fallback(classes, rmask, torch.tensor([True, True, False]), head))
+    assert got[BOTH].tolist() == [0] and got[RHYME].tolist() == [1] and got[PURE_PING].tolist() == [2]
+    assert rhyme_fallback(classes, torch.zeros(3, V), torch.tensor([True, True, False]), head) is classes
