@@ -133,10 +133,9 @@ def associations_command(
                 blob["associations"]["common_word_extra"] = extra
                 blob["meta"]["word_grading"] = graded
                 typer.echo(f"{path}: corpus words graded on {graded}")
-            for round_ in range(calibration.ROUNDS):
+            for round_ in range(calibration.ROUNDS):  # m.associations is blob["associations"]
                 ratio, figures = calibration.measure(poet, m.kind, requests, refine=round_ > 0)
                 m.associations["char_ratio"] = ratio
-            blob["associations"]["char_ratio"] = ratio
             blob["meta"]["calibration"] = figures
             typer.echo(f"{path}: calibrated on {figures}")
         checkpoint.save_blob(path, blob)

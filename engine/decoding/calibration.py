@@ -69,6 +69,12 @@ def training_requests(poems: Sequence[tuple[Sequence[str], str, str]], n: int, k
     return out
 
 
+def written(poet, requests: Sequence[PoemRequest], batch: int = 256):
+    """The poems `requests` write, `batch` at a time (requests the poet refuses left out)."""
+    for i in range(0, len(requests), batch):
+        yield from (res for res in poet.generate_batch(list(requests[i : i + batch])) if not isinstance(res, YinshiError))
+
+
 def measure(poet, kind: str, requests: Sequence[PoemRequest], batch: int = 256,
             refine: bool = False) -> tuple[torch.Tensor, dict]:
     """The log ratio (V,) of the model `kind`'s character counts over the corpus's (written without
@@ -82,12 +88,9 @@ def measure(poet, kind: str, requests: Sequence[PoemRequest], batch: int = 256,
     m.heads.clear()  # rebuilt with or without offsets
     gen = torch.zeros(len(m.vocab), dtype=torch.float64)
     try:
-        for i in range(0, len(requests), batch):
-            for res in poet.generate_batch(list(requests[i : i + batch])):
-                if isinstance(res, YinshiError):
-                    continue
-                ids = [m.vocab.stoi[ch] for line in res.lines for ch in line if is_han(ch) and ch in m.vocab.stoi]
-                gen += torch.bincount(torch.tensor(ids, dtype=torch.long), minlength=len(m.vocab)).double()
+        for res in written(poet, requests, batch):
+            ids = [m.vocab.stoi[ch] for line in res.lines for ch in line if is_han(ch) and ch in m.vocab.stoi]
+            gen += torch.bincount(torch.tensor(ids, dtype=torch.long), minlength=len(m.vocab)).double()
     finally:
         if saved is not None:
             m.associations["char_ratio"] = saved
@@ -133,9 +136,7 @@ def grade_words(poet, kind: str, requests: Sequence[PoemRequest], target: float,
     extra, shares = 0.0, []
     for _ in range(WORD_ROUNDS):
         table.common_extra = extra
-        poems = [res.lines for i in range(0, len(requests), batch) for res in poet.generate_batch(list(requests[i : i + batch]))
-                 if not isinstance(res, YinshiError)]
-        share = common_share(table, m.vocab.stoi, poems)
+        share = common_share(table, m.vocab.stoi, [res.lines for res in written(poet, requests, batch)])
         if share is None:
             break
         shares.append(round(share, 4))

@@ -68,13 +68,14 @@ class OutputHead:
                 w, b = emb[cols], bias[cols]
                 built[id(allowed)] = Int8Linear(w, b) if int8 else (w, b)
             self._w.append(built[id(allowed)])
-        self.p_both = self.p_both_rhyme = 0.0
-        if char_counts is not None:
-            counts = char_counts.to(both.device).double()
-            self.p_both = float(counts[both].sum() / counts[chars].sum().clamp(min=1))
-        if rhyme_counts is not None:
-            counts = rhyme_counts.to(both.device).double()
-            self.p_both_rhyme = float(counts[both].sum() / counts[chars].sum().clamp(min=1))
+
+        def share_both(counts: torch.Tensor | None) -> float:
+            if counts is None:
+                return 0.0
+            counts = counts.to(both.device).double()
+            return float(counts[both].sum() / counts[chars].sum().clamp(min=1))
+
+        self.p_both, self.p_both_rhyme = share_both(char_counts), share_both(rhyme_counts)
 
     def logits(self, e: torch.Tensor, k: int) -> torch.Tensor:
         """e (n, E) projected hidden states -> logits (n, len(cols[k])) before temperature."""
